@@ -1,0 +1,36 @@
+# Runtime shared by every mmprompt config.
+default_scope = 'mmprompt'
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=10),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # Prompt checkpoints are kilobytes (frozen CLIP weights are not saved).
+    checkpoint=dict(
+        type='CheckpointHook', interval=50, save_last=True, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='VisualizationHook', enable=False),
+)
+
+custom_hooks = [
+    # Binds each dataset's class names (and template) to the prompt head.
+    dict(type='SetClassNamesHook'),
+    # Per-epoch augmentation seeds: exact --resume, fresh crops every epoch.
+    dict(type='EpochSeedHook'),
+]
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # mmprompt.compat falls back to gloo when there is no CUDA device.
+    dist_cfg=dict(backend='nccl'),
+)
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+
+log_level = 'INFO'
+load_from = None
+resume = False
+# The CoOp protocols use seeds 1, 2, 3 (set the dataset seeds to match).
+randomness = dict(seed=1, deterministic=False)

@@ -1,0 +1,25 @@
+# Zero-shot CLIP ViT-B/16 (OpenAI weights through open_clip).
+clip_name = 'ViT-B-16'
+clip_pretrained = 'openai'
+
+model = dict(
+    type='ImageClassifier',
+    data_preprocessor=dict(
+        type='ClsDataPreprocessor',
+        # CLIP's mean / std in 0-255 RGB.
+        mean=[122.770938, 116.7460125, 104.09373615],
+        std=[68.5005327, 66.6321579, 70.32316305],
+        to_rgb=True),
+    backbone=dict(
+        type='OpenCLIPImageEncoder',
+        model_name=clip_name,
+        pretrained=clip_pretrained),
+    head=dict(
+        type='PromptClsHead',
+        text_encoder=dict(
+            type='OpenCLIPTextEncoder',
+            model_name=clip_name,
+            pretrained=clip_pretrained),
+        # 'dataset': the dataset's CoOp template, e.g. '{} texture.' on DTD.
+        prompt_learner=dict(type='HandcraftedPrompts', templates='dataset')),
+)

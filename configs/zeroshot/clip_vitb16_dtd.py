@@ -1,0 +1,7 @@
+# Zero-shot CLIP ViT-B/16 on DTD, base-to-new (nothing is trained):
+#   python tools/test.py configs/zeroshot/clip_vitb16_dtd.py
+_base_ = [
+    '../_base_/models/clip_vitb16.py',
+    '../_base_/datasets/coop_dtd_base2new.py',
+    '../_base_/default_runtime.py',
+]

@@ -1,0 +1,14 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+from .coop_base import (CoOpDataset, relabel_items, sample_few_shot,
+                        select_classes, split_base_new)
+from .dtd import CoOpDTD
+from .synthetic import CoOpSynthetic, make_synthetic_coop_dataset
+from .templates import (COOP_TEMPLATES, IMAGENET_TEMPLATES,
+                        IMAGENET_TEMPLATES_SELECT, get_templates)
+
+__all__ = [
+    'CoOpDataset', 'CoOpDTD', 'CoOpSynthetic', 'sample_few_shot',
+    'select_classes', 'split_base_new', 'relabel_items',
+    'make_synthetic_coop_dataset', 'COOP_TEMPLATES', 'IMAGENET_TEMPLATES',
+    'IMAGENET_TEMPLATES_SELECT', 'get_templates'
+]

@@ -1,0 +1,210 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+"""Hand-crafted prompt templates for zero-shot CLIP and prompt initialisation.
+
+* :data:`COOP_TEMPLATES`: CoOp's one template per dataset (CoOp's
+  ``trainers/zsclip.py``), keyed by CoOp's dataset names, which are also the
+  ``dataset_name`` metainfo of mmprompt's ``CoOp*`` datasets.
+* :data:`IMAGENET_TEMPLATES`: CLIP's 80 ImageNet templates (CLIP's
+  ``notebooks/Prompt_Engineering_for_ImageNet.ipynb``).
+* :data:`IMAGENET_TEMPLATES_SELECT`: the 7 of them CoOp ensembles
+  (CoOp's ``trainers/imagenet_templates.py``).
+
+Every template has exactly one ``{}`` for the class name.
+"""
+import re
+from typing import Dict, List, Sequence, Union
+
+COOP_TEMPLATES: Dict[str, str] = {
+    'OxfordPets': 'a photo of a {}, a type of pet.',
+    'OxfordFlowers': 'a photo of a {}, a type of flower.',
+    'FGVCAircraft': 'a photo of a {}, a type of aircraft.',
+    'DescribableTextures': '{} texture.',
+    'EuroSAT': 'a centered satellite photo of {}.',
+    'StanfordCars': 'a photo of a {}.',
+    'Food101': 'a photo of {}, a type of food.',
+    'SUN397': 'a photo of a {}.',
+    'Caltech101': 'a photo of a {}.',
+    'UCF101': 'a photo of a person doing {}.',
+    'ImageNet': 'a photo of a {}.',
+    # Domain-generalisation targets of ImageNet-trained prompts.
+    'ImageNetV2': 'a photo of a {}.',
+    'ImageNetSketch': 'a photo of a {}.',
+    'ImageNetA': 'a photo of a {}.',
+    'ImageNetR': 'a photo of a {}.',
+}
+
+IMAGENET_TEMPLATES: List[str] = [
+    'a bad photo of a {}.',
+    'a photo of many {}.',
+    'a sculpture of a {}.',
+    'a photo of the hard to see {}.',
+    'a low resolution photo of the {}.',
+    'a rendering of a {}.',
+    'graffiti of a {}.',
+    'a bad photo of the {}.',
+    'a cropped photo of the {}.',
+    'a tattoo of a {}.',
+    'the embroidered {}.',
+    'a photo of a hard to see {}.',
+    'a bright photo of a {}.',
+    'a photo of a clean {}.',
+    'a photo of a dirty {}.',
+    'a dark photo of the {}.',
+    'a drawing of a {}.',
+    'a photo of my {}.',
+    'the plastic {}.',
+    'a photo of the cool {}.',
+    'a close-up photo of a {}.',
+    'a black and white photo of the {}.',
+    'a painting of the {}.',
+    'a painting of a {}.',
+    'a pixelated photo of the {}.',
+    'a sculpture of the {}.',
+    'a bright photo of the {}.',
+    'a cropped photo of a {}.',
+    'a plastic {}.',
+    'a photo of the dirty {}.',
+    'a jpeg corrupted photo of a {}.',
+    'a blurry photo of the {}.',
+    'a photo of the {}.',
+    'a good photo of the {}.',
+    'a rendering of the {}.',
+    'a {} in a video game.',
+    'a photo of one {}.',
+    'a doodle of a {}.',
+    'a close-up photo of the {}.',
+    'a photo of a {}.',
+    'the origami {}.',
+    'the {} in a video game.',
+    'a sketch of a {}.',
+    'a doodle of the {}.',
+    'a origami {}.',
+    'a low resolution photo of a {}.',
+    'the toy {}.',
+    'a rendition of the {}.',
+    'a photo of the clean {}.',
+    'a photo of a large {}.',
+    'a rendition of a {}.',
+    'a photo of a nice {}.',
+    'a photo of a weird {}.',
+    'a blurry photo of a {}.',
+    'a cartoon {}.',
+    'art of a {}.',
+    'a sketch of the {}.',
+    'a embroidered {}.',
+    'a pixelated photo of a {}.',
+    'itap of the {}.',
+    'a jpeg corrupted photo of the {}.',
+    'a good photo of a {}.',
+    'a plushie {}.',
+    'a photo of the nice {}.',
+    'a photo of the small {}.',
+    'a photo of the weird {}.',
+    'the cartoon {}.',
+    'art of the {}.',
+    'a drawing of the {}.',
+    'a photo of the large {}.',
+    'a black and white photo of a {}.',
+    'the plushie {}.',
+    'a dark photo of a {}.',
+    'itap of a {}.',
+    'graffiti of the {}.',
+    'a toy {}.',
+    'itap of my {}.',
+    'a photo of a cool {}.',
+    'a photo of a small {}.',
+    'a tattoo of the {}.',
+]
+
+IMAGENET_TEMPLATES_SELECT: List[str] = [
+    'itap of a {}.',
+    'a bad photo of the {}.',
+    'a origami {}.',
+    'a photo of the large {}.',
+    'a {} in a video game.',
+    'art of the {}.',
+    'a photo of the small {}.',
+]
+
+#: Ensembles ``get_templates`` knows by name.
+TEMPLATE_SETS: Dict[str, List[str]] = {
+    'imagenet80': IMAGENET_TEMPLATES,
+    'imagenet_select': IMAGENET_TEMPLATES_SELECT,
+}
+
+#: Other spellings of dataset names (mmpretrain's and common short names).
+_ALIASES: Dict[str, str] = {
+    'dtd': 'DescribableTextures',
+    'flowers102': 'OxfordFlowers',
+    'oxfordflowers102': 'OxfordFlowers',
+    'pets': 'OxfordPets',
+    'oxfordiiitpet': 'OxfordPets',
+    'aircraft': 'FGVCAircraft',
+    'cars': 'StanfordCars',
+    'caltech': 'Caltech101',
+    'sun': 'SUN397',
+    'ucf': 'UCF101',
+}
+
+
+def _normalise(name: str) -> str:
+    """Lower-case a name and drop everything but letters and digits."""
+    return re.sub(r'[^a-z0-9]', '', name.lower())
+
+
+def _check_template(template: str) -> str:
+    """Raise unless ``template`` is a string with exactly one ``{}``."""
+    if not isinstance(template, str) or template.count('{}') != 1:
+        raise ValueError(
+            f'A template must be a string with exactly one "{{}}" for the '
+            f'class name, but got {template!r}.')
+    return template
+
+
+def get_templates(name_or_list: Union[str, Sequence[str]]) -> List[str]:
+    """Resolve a template set from a name, a template or a list.
+
+    Args:
+        name_or_list (str | Sequence[str]): One of
+
+            - ``'imagenet80'`` (CLIP's 80 templates) or ``'imagenet_select'``
+              (CoOp's 7);
+            - a dataset name, CoOp's (``'DescribableTextures'``,
+              ``'EuroSAT'``, ...) or an alias (``'dtd'``, ``'flowers102'``);
+              case, ``_`` and ``-`` are ignored;
+            - a single template such as ``'a photo of a {}.'``;
+            - a list of templates.
+
+    Returns:
+        list[str]: The templates, each with one ``{}``.
+
+    Raises:
+        ValueError: For an unknown name (the message lists the valid ones)
+            or a template without exactly one ``{}``.
+
+    Examples:
+        >>> get_templates('dtd')
+        ['{} texture.']
+        >>> len(get_templates('imagenet80'))
+        80
+    """
+    if isinstance(name_or_list, str):
+        key = _normalise(name_or_list)
+        for set_name, templates in TEMPLATE_SETS.items():
+            if key == _normalise(set_name):
+                return list(templates)
+        by_key = {_normalise(name): name for name in COOP_TEMPLATES}
+        by_key.update(_ALIASES)
+        if key in by_key:
+            return [COOP_TEMPLATES[by_key[key]]]
+        if '{}' in name_or_list:
+            return [_check_template(name_or_list)]
+        raise ValueError(
+            f'Unknown template set {name_or_list!r}. Use one of '
+            f'{sorted(TEMPLATE_SETS)}, a dataset name of '
+            f'{sorted(COOP_TEMPLATES)} (aliases: {sorted(_ALIASES)}), a '
+            'template with "{}" or a list of templates.')
+    if isinstance(name_or_list, Sequence) and len(name_or_list) > 0:
+        return [_check_template(template) for template in name_or_list]
+    raise ValueError('get_templates expects a name, a template or a '
+                     f'non-empty list of templates, but got {name_or_list!r}.')

@@ -1,0 +1,4 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+from .clip import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .prompt_learners import *  # noqa: F401,F403

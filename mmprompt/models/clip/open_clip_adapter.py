@@ -1,0 +1,498 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+"""The one module of mmprompt that touches open_clip internals.
+
+It builds an open_clip model by name and ``pretrained`` (an open_clip tag, a
+local checkpoint file, or ``None`` for random weights) and splits it into the
+two frozen towers the prompt learners work with:
+
+* :class:`OpenCLIPImageEncoder`, an mmpretrain-style backbone returning
+  CLIP-space image features, with an explicit token-level forward
+  (``embed`` -> ``blocks`` -> ``pool``) so that prompt tokens can later be
+  inserted or replaced at chosen layers without forking open_clip;
+* :class:`OpenCLIPTextEncoder`, which takes *token embeddings* (so soft
+  prompts can be fed in) and returns the projected EOT features, running the
+  transformer only on the first ``max(EOT) + 1`` positions.
+
+Both towers are frozen by default and then keep their weights out of
+checkpoints (see :class:`FrozenCLIPTower`).
+"""
+import difflib
+import os
+import os.path as osp
+import socket
+import threading
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+
+from mmprompt.registry import MODELS
+
+try:
+    import open_clip
+except ImportError:  # pragma: no cover - exercised only without the extra
+    open_clip = None
+
+#: Directory of the model configs mmprompt adds to open_clip (tiny models for
+#: tests and the offline demo).
+MODEL_CONFIG_DIR = osp.join(osp.dirname(__file__), 'model_configs')
+#: A ~3.5 M-parameter CLIP (32x32 images, 64-d embeddings) for tests.
+TINY_MODEL = 'mmprompt-tiny'
+
+_HUB_HOST = ('huggingface.co', 443)
+_registered_configs = False
+
+
+def _require_open_clip():
+    if open_clip is None:
+        raise ImportError(
+            'open_clip is not installed; mmprompt needs it for its CLIP '
+            "encoders: pip install 'open_clip_torch>=3.3,<4'")
+    global _registered_configs
+    if not _registered_configs:
+        open_clip.add_model_config(MODEL_CONFIG_DIR)
+        _registered_configs = True
+
+
+def _is_offline() -> bool:
+    """Whether the Hugging Face hub cannot be reached (decided in seconds)."""
+    if os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes'):
+        return True
+    reachable = []
+
+    def probe():
+        try:
+            socket.create_connection(_HUB_HOST, timeout=3).close()
+            reachable.append(True)
+        except OSError:
+            reachable.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(4)
+    return not (reachable and reachable[0])
+
+
+def _cached_pretrained_file(cfg: dict,
+                            cache_dir: Optional[str]) -> Optional[str]:
+    """Find an open_clip pretrained weight in the local caches, no network."""
+    if cfg.get('file'):
+        return cfg['file'] if osp.isfile(cfg['file']) else None
+    hub = cfg.get('hf_hub', '')
+    if hub:
+        from huggingface_hub import hf_hub_download
+        repo_id, filename = os.path.split(hub)
+        names = [filename] if filename else [
+            'open_clip_model.safetensors', 'open_clip_pytorch_model.bin'
+        ]
+        for name in names:
+            try:
+                return hf_hub_download(
+                    repo_id, name, cache_dir=cache_dir, local_files_only=True)
+            except Exception:  # noqa: BLE001 - any miss means "not cached"
+                continue
+    url = cfg.get('url', '')
+    if url:
+        root = cache_dir or osp.expanduser('~/.cache/clip')
+        path = osp.join(root, osp.basename(url))
+        if osp.isfile(path):
+            return path
+    return None
+
+
+def resolve_pretrained(model_name: str,
+                       pretrained: Optional[str],
+                       cache_dir: Optional[str] = None) -> Tuple[str, dict]:
+    """Turn ``pretrained`` into something open_clip loads without surprises.
+
+    Args:
+        model_name (str): The open_clip model name, e.g. ``'ViT-B-16'``.
+        pretrained (str, optional): ``None``/``''`` for random weights, a
+            local checkpoint file (``.pt``, ``.bin``, ``.safetensors``), a
+            ``local-dir:`` path, or an open_clip pretrained tag such as
+            ``'openai'``.
+        cache_dir (str, optional): open_clip's download cache.
+
+    Returns:
+        tuple[str, dict]: The value to pass as ``pretrained`` to
+        ``open_clip.create_model`` and extra keyword arguments it needs
+        (``force_quick_gelu`` for OpenAI weights).
+
+    Raises:
+        FileNotFoundError: ``pretrained`` looks like a path that does not
+            exist.
+        ValueError: an unknown pretrained tag for this model.
+        RuntimeError: the tag's weights are not cached and the hub cannot be
+            reached (fails in seconds instead of a minute of retries).
+    """
+    if not pretrained:
+        return None, {}
+    if pretrained.startswith('local-dir:') or osp.isfile(pretrained):
+        return pretrained, {}
+    if (os.sep in pretrained or pretrained.endswith(
+            ('.pt', '.pth', '.bin', '.safetensors'))):
+        raise FileNotFoundError(
+            f'pretrained={pretrained!r} for open_clip model {model_name!r} '
+            'looks like a file path, but no such file exists. Give the path '
+            'of a local checkpoint, an open_clip pretrained tag (e.g. '
+            "'openai') or None for random weights.")
+    cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        raise ValueError(
+            f'Unknown pretrained tag {pretrained!r} for open_clip model '
+            f'{model_name!r}. Known tags: {tags or "none"}. Or pass the path '
+            'of a local checkpoint file as pretrained.')
+    extra = dict(force_quick_gelu=bool(cfg.get('quick_gelu', False)))
+    path = _cached_pretrained_file(cfg, cache_dir)
+    if path is not None:
+        return path, extra
+    if _is_offline():
+        source = cfg.get('hf_hub') or cfg.get('url')
+        raise RuntimeError(
+            f'Pretrained weights {pretrained!r} of open_clip model '
+            f'{model_name!r} are not in the local cache and the hub cannot '
+            f'be reached (offline). On a machine with internet, download '
+            f'them (source: {source}), e.g. with open_clip.create_model('
+            f"'{model_name}', pretrained='{pretrained}'), copy the file here "
+            'and set pretrained="/path/to/open_clip_pytorch_model.bin" '
+            '(or a .safetensors / OpenAI .pt file) in the config.')
+    return pretrained, {}
+
+
+def build_open_clip(model_name: str,
+                    pretrained: Optional[str] = None,
+                    cache_dir: Optional[str] = None,
+                    **model_kwargs) -> nn.Module:
+    """Build an open_clip CLIP model, failing fast and clearly.
+
+    Args:
+        model_name (str): An open_clip model name (``open_clip.list_models()``
+            plus mmprompt's ``'mmprompt-tiny'``).
+        pretrained (str, optional): See :func:`resolve_pretrained`.
+        cache_dir (str, optional): open_clip's download cache.
+        **model_kwargs: Forwarded to ``open_clip.create_model`` (e.g.
+            ``force_image_size``, ``force_quick_gelu``).
+
+    Returns:
+        nn.Module: The model in eval mode, on CPU.
+    """
+    _require_open_clip()
+    if model_name not in open_clip.list_models() and not model_name.startswith(
+            ('hf-hub:', 'local-dir:')):
+        close = difflib.get_close_matches(
+            model_name, open_clip.list_models(), n=3)
+        raise ValueError(
+            f'Unknown open_clip model {model_name!r}.'
+            + (f' Did you mean {close}?' if close else '')
+            + ' See open_clip.list_models().')
+    path, extra = resolve_pretrained(model_name, pretrained, cache_dir)
+    extra.update(model_kwargs)
+    if path is None:
+        print_log(
+            f'open_clip model {model_name!r} is built with RANDOM weights '
+            '(pretrained=None).',
+            logger='current')
+    model = open_clip.create_model(
+        model_name, pretrained=path, cache_dir=cache_dir, **extra)
+    return model.eval()
+
+
+class FrozenCLIPTower(BaseModule):
+    """Base of the two towers: freezing and kilobyte checkpoints.
+
+    With ``frozen=True`` every parameter is set to ``requires_grad=False``,
+    the tower stays in eval mode, and the frozen tensors are left out of
+    ``state_dict()`` (so a prompt checkpoint holds only what trains). When a
+    checkpoint without them is loaded, the current frozen values are kept
+    instead of being reported as missing keys. ``_is_init`` is set so the
+    runner's ``init_weights`` never re-initialises the library's weights.
+
+    Args:
+        frozen (bool): Freeze the tower. Defaults to True.
+        init_cfg (dict, optional): Unused; kept for the BaseModule contract.
+    """
+
+    def __init__(self, frozen: bool = True, init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.frozen = frozen
+        self._is_init = True
+        self._register_state_dict_hook(self._drop_frozen)
+        self._register_load_state_dict_pre_hook(
+            self._fill_frozen, with_module=True)
+
+    def _freeze(self):
+        if self.frozen:
+            for param in self.parameters():
+                param.requires_grad_(False)
+            self.train(False)
+
+    def _frozen_tensors(self) -> Dict[str, torch.Tensor]:
+        if not self.frozen:
+            return {}
+        tensors = {
+            name: p
+            for name, p in self.named_parameters() if not p.requires_grad
+        }
+        tensors.update(dict(self.named_buffers()))
+        return tensors
+
+    @staticmethod
+    def _drop_frozen(module, state_dict, prefix, local_metadata):
+        for name in module._frozen_tensors():
+            state_dict.pop(prefix + name, None)
+        return state_dict
+
+    def _fill_frozen(self, module, state_dict, prefix, *args):
+        for name, tensor in self._frozen_tensors().items():
+            state_dict.setdefault(prefix + name, tensor.detach())
+
+    def train(self, mode: bool = True):
+        """Keep a frozen tower in eval mode."""
+        return super().train(mode and not self.frozen)
+
+
+@MODELS.register_module()
+class OpenCLIPImageEncoder(FrozenCLIPTower):
+    """The image tower of an open_clip model as an mmpretrain backbone.
+
+    Returns features in CLIP's joint embedding space (after the projection).
+    For vision transformers the forward is spelled out token by token:
+    :meth:`embed` (patchify, CLS, positional embedding, ``ln_pre``),
+    :meth:`blocks` (the residual blocks, one at a time) and :meth:`pool`
+    (``ln_post``, pooling, projection), so visual prompts can be inserted or
+    replaced between them. Other towers (ResNets, timm) run as a whole.
+
+    Args:
+        model_name (str): open_clip model name. Defaults to 'ViT-B-16'.
+        pretrained (str, optional): open_clip tag, local file or None.
+            Defaults to None.
+        cache_dir (str, optional): open_clip download cache. Defaults to None.
+        frozen (bool): Freeze the tower. Defaults to True.
+        model_kwargs (dict, optional): Extra ``open_clip.create_model``
+            arguments. Defaults to None.
+        init_cfg (dict, optional): Unused. Defaults to None.
+
+    Shapes:
+        ``(B, 3, H, W)`` images -> a tuple holding one ``(B, embed_dim)``
+        feature tensor.
+    """
+
+    def __init__(self,
+                 model_name: str = 'ViT-B-16',
+                 pretrained: Optional[str] = None,
+                 cache_dir: Optional[str] = None,
+                 frozen: bool = True,
+                 model_kwargs: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(frozen=frozen, init_cfg=init_cfg)
+        clip = build_open_clip(model_name, pretrained, cache_dir,
+                               **(model_kwargs or {}))
+        self.model_name = model_name
+        self.visual = clip.visual
+        self.embed_dim = clip.visual.output_dim
+        self.is_vit = isinstance(self.visual,
+                                 open_clip.transformer.VisionTransformer)
+        self._freeze()
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, 3, H, W)`` -> tokens ``(B, 1 + N, width)``."""
+        return self.visual._embeds(x)
+
+    def blocks(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Run the residual blocks; override point for deep prompts."""
+        transformer = self.visual.transformer
+        if not transformer.batch_first:
+            tokens = tokens.transpose(0, 1)
+        for block in transformer.resblocks:
+            tokens = block(tokens)
+        if not transformer.batch_first:
+            tokens = tokens.transpose(0, 1)
+        return tokens
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens -> projected image features ``(B, embed_dim)``."""
+        pooled, _ = self.visual._pool(tokens)
+        if self.visual.proj is not None:
+            pooled = pooled @ self.visual.proj
+        return pooled
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor]:
+        if not self.is_vit:
+            return (self.visual(x), )
+        return (self.pool(self.blocks(self.embed(x))), )
+
+
+@MODELS.register_module()
+class OpenCLIPTextEncoder(FrozenCLIPTower):
+    """The text tower of an open_clip model, fed with token embeddings.
+
+    :meth:`tokenize` and :meth:`embed` turn text into token ids and token
+    embeddings; prompt learners replace some of the embeddings with learned
+    vectors and call :meth:`forward`. Because attention is causal, the EOT
+    feature depends only on the positions up to it, so the transformer runs
+    on the first ``max(EOT) + 1`` positions (``truncate=True``): the same
+    features as ``encode_text`` at a fraction of the cost.
+
+    Args:
+        model_name (str): open_clip model name. Defaults to 'ViT-B-16'.
+        pretrained (str, optional): open_clip tag, local file or None.
+            Defaults to None.
+        cache_dir (str, optional): open_clip download cache. Defaults to None.
+        frozen (bool): Freeze the tower. Defaults to True.
+        truncate (bool): Run only up to the last EOT position. Defaults to
+            True.
+        model_kwargs (dict, optional): Extra ``open_clip.create_model``
+            arguments. Defaults to None.
+        init_cfg (dict, optional): Unused. Defaults to None.
+
+    Shapes:
+        ``(N, L, width)`` embeddings and ``(N, L)`` token ids (``L`` up to the
+        context length; only positions up to each row's EOT matter) ->
+        ``(N, embed_dim)`` features.
+    """
+
+    def __init__(self,
+                 model_name: str = 'ViT-B-16',
+                 pretrained: Optional[str] = None,
+                 cache_dir: Optional[str] = None,
+                 frozen: bool = True,
+                 truncate: bool = True,
+                 model_kwargs: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(frozen=frozen, init_cfg=init_cfg)
+        clip = build_open_clip(model_name, pretrained, cache_dir,
+                               **(model_kwargs or {}))
+        text = getattr(clip, 'text', clip)  # CustomTextCLIP keeps a tower
+        for attr in ('token_embedding', 'positional_embedding', 'transformer',
+                     'ln_final', 'text_projection'):
+            if not hasattr(text, attr):
+                raise NotImplementedError(
+                    f'open_clip model {model_name!r} has no CLIP-style text '
+                    f'transformer (missing {attr!r}); mmprompt supports '
+                    'models whose text tower is open_clip\'s transformer.')
+        pool_type = getattr(text, 'text_pool_type',
+                            getattr(text, 'pool_type', 'argmax'))
+        if pool_type != 'argmax' or getattr(text, 'cls_emb', None) is not None:
+            raise NotImplementedError(
+                f'open_clip model {model_name!r} pools text with '
+                f'{pool_type!r}; mmprompt supports EOT (argmax) pooling.')
+        self.model_name = model_name
+        self.truncate = truncate
+        self.token_embedding = text.token_embedding
+        self.positional_embedding = text.positional_embedding
+        self.transformer = text.transformer
+        self.ln_final = text.ln_final
+        self.text_projection = text.text_projection
+        self.register_buffer('attn_mask', text.attn_mask, persistent=False)
+        self.register_buffer(
+            'logit_scale', clip.logit_scale.detach().clone(), persistent=False)
+        self.context_length = self.positional_embedding.shape[0]
+        self.width = self.token_embedding.weight.shape[1]
+        self._tokenizer = open_clip.get_tokenizer(model_name)
+        self._freeze()
+
+    @property
+    def device(self) -> torch.device:
+        return self.token_embedding.weight.device
+
+    @property
+    def embed_dim(self) -> int:
+        """Width of the joint (projected) embedding space."""
+        proj = self.text_projection
+        return proj.out_features if isinstance(proj,
+                                               nn.Linear) else proj.shape[1]
+
+    def tokenize(self, texts: Union[str, Sequence[str]]) -> torch.Tensor:
+        """Texts -> ``(N, context_length)`` token ids on the tower's device.
+
+        Raises:
+            ValueError: a text is longer than the context (open_clip would
+                silently cut it off).
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        for text in texts:
+            if len(self._tokenizer.encode(text)) + 2 > self.context_length:
+                raise ValueError(
+                    f'Text {text!r} does not fit the text encoder\'s context '
+                    f'of {self.context_length} tokens; shorten the class '
+                    'name or template, or use fewer context tokens.')
+        tokens = self._tokenizer(texts)
+        return tokens.to(self.device)
+
+    def encode_words(self, text: str) -> List[int]:
+        """Token ids of ``text`` without start/end tokens."""
+        return self._tokenizer.encode(text)
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token ids -> token embeddings ``(N, L, width)``."""
+        return self.token_embedding(tokens.to(self.device))
+
+    def forward(self, embeddings: torch.Tensor,
+                tokens: torch.Tensor) -> torch.Tensor:
+        eot = tokens.argmax(dim=-1)
+        length = int(eot.max()) + 1 if self.truncate else self.context_length
+        if embeddings.shape[1] < length:
+            raise ValueError(
+                f'Embeddings of length {embeddings.shape[1]} end before the '
+                f'EOT token at position {length - 1}.')
+        cast_dtype = self.transformer.get_cast_dtype()
+        x = embeddings[:, :length].to(cast_dtype)
+        x = x + self.positional_embedding[:length].to(cast_dtype)
+        mask = self.attn_mask
+        if mask is not None:
+            mask = mask[:length, :length]
+        x = self.transformer(x, attn_mask=mask)
+        x = self.ln_final(x)
+        x = x[torch.arange(x.shape[0], device=x.device), eot]
+        if isinstance(self.text_projection, nn.Linear):
+            return self.text_projection(x)
+        return x @ self.text_projection
+
+    def encode_text(self, texts: Union[str, Sequence[str]]) -> torch.Tensor:
+        """Plain texts -> ``(N, embed_dim)`` features (unnormalised)."""
+        tokens = self.tokenize(texts)
+        return self(self.embed(tokens), tokens)
+
+    @property
+    def eot_token_id(self) -> int:
+        return self._tokenizer.eot_token_id
+
+    @property
+    def sot_token_id(self) -> int:
+        return self._tokenizer.sot_token_id
+
+
+@MODELS.register_module()
+class CLIPProjectionNeck(BaseModule):
+    """Project backbone features into CLIP's joint space: ``x @ proj``.
+
+    For mmpretrain backbones (e.g. its CLIP ``VisionTransformer`` with
+    ``out_type='cls_token'``, ``pre_norm=True``) whose features must meet the
+    text features of an :class:`OpenCLIPTextEncoder`. The parameter is named
+    ``proj`` with shape ``(in_channels, out_channels)`` like the projection
+    in mmpretrain's converted OpenAI CLIP weights.
+
+    Args:
+        in_channels (int): Backbone feature width. Defaults to 768.
+        out_channels (int): Joint embedding width. Defaults to 512.
+        frozen (bool): Freeze the projection. Defaults to True.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 in_channels: int = 768,
+                 out_channels: int = 512,
+                 frozen: bool = True,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.proj = nn.Parameter(
+            torch.randn(in_channels, out_channels) * in_channels**-0.5,
+            requires_grad=not frozen)
+
+    def forward(self, inputs: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
+        x = inputs[-1] if isinstance(inputs, (tuple, list)) else inputs
+        return (x @ self.proj, )
+

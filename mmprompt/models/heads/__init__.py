@@ -1,0 +1,4 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+from .prompt_cls_head import PromptClsHead
+
+__all__ = ['PromptClsHead']

@@ -1,0 +1,124 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmpretrain.models.heads import ClsHead
+
+from mmprompt.registry import MODELS
+
+
+@MODELS.register_module()
+class PromptClsHead(ClsHead):
+    """Classify image features by cosine similarity to prompted class texts.
+
+    The head of every text-prompt method (zero-shot CLIP, CoOp, ...): a frozen
+    text encoder, a prompt learner that turns the bound class names into
+    class text features, and CLIP's scaled cosine logits
+    ``logit_scale * normalize(image) @ normalize(text).T``. It follows
+    mmpretrain's :class:`ClsHead` contract, so :meth:`loss` returns
+    ``{'loss': ...}`` and :meth:`predict` fills ``DataSample``s; the image
+    features may come from any backbone (+ neck) whose output lives in the
+    text encoder's embedding space.
+
+    Class names are bound by :meth:`set_class_names` (the
+    ``SetClassNamesHook`` does it from each dataset's metainfo before
+    train/val/test). Outside training the class text features are computed
+    once and reused until the prompts or the classes change, so inference
+    costs one image-encoder pass plus a matmul.
+
+    Args:
+        text_encoder (dict | nn.Module): The frozen text encoder, e.g.
+            ``dict(type='OpenCLIPTextEncoder', model_name='ViT-B-16')``.
+        prompt_learner (dict | nn.Module): A prompt learner (see
+            :class:`BasePromptLearner`); the config is built with the text
+            encoder as ``text_encoder`` argument.
+        logit_scale (float, optional): Fixed logit scale; ``None`` uses the
+            text encoder's CLIP temperature ``exp(logit_scale)`` (100 for
+            OpenAI CLIP). Defaults to None.
+        loss (dict): Classification loss. Defaults to
+            ``dict(type='CrossEntropyLoss', loss_weight=1.0)``.
+        topk (int | tuple[int]): Top-k for training accuracy. Defaults to
+            ``(1, )``.
+        cal_acc (bool): Log training accuracy. Defaults to False.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 text_encoder: Union[dict, nn.Module],
+                 prompt_learner: Union[dict, nn.Module],
+                 logit_scale: Optional[float] = None,
+                 loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
+                 topk: Union[int, Tuple[int]] = (1, ),
+                 cal_acc: bool = False,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(
+            loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg)
+        if isinstance(text_encoder, dict):
+            text_encoder = MODELS.build(text_encoder)
+        self.text_encoder = text_encoder
+        if isinstance(prompt_learner, dict):
+            prompt_learner = MODELS.build(
+                prompt_learner, default_args=dict(text_encoder=text_encoder))
+        self.prompt_learner = prompt_learner
+        self.fixed_logit_scale = logit_scale
+        self._classes_key = None
+        self._cache_key = None
+        self._cache = None
+
+    @property
+    def classnames(self) -> Optional[list]:
+        return self.prompt_learner.classnames
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        if self.fixed_logit_scale is not None:
+            return torch.tensor(self.fixed_logit_scale)
+        return self.text_encoder.logit_scale.exp()
+
+    def set_class_names(self,
+                        classnames: Sequence[str],
+                        template: Optional[str] = None) -> None:
+        """Bind the class list (and the dataset's template) to the prompts.
+
+        Args:
+            classnames (Sequence[str]): Class names in label order.
+            template (str, optional): The dataset's hand-crafted template.
+        """
+        key = (tuple(classnames), template)
+        if key == self._classes_key:
+            return
+        self.prompt_learner.set_class_names(
+            list(classnames), self.text_encoder, template=template)
+        self._classes_key = key
+        self._cache = None
+
+    def _state_key(self) -> tuple:
+        """Changes whenever a prompt, weight or the class list changes."""
+        versions = tuple(p._version for p in self.parameters())
+        return (self._classes_key, versions, self.text_encoder.device)
+
+    def text_features(self) -> torch.Tensor:
+        """L2-normalised class text features ``(num_classes, embed_dim)``.
+
+        Cached outside training (keyed by the parameters' version counters,
+        which every optimiser step and checkpoint load bumps).
+        """
+        if self.training:
+            self._cache = None
+            return F.normalize(self.prompt_learner(self.text_encoder), dim=-1)
+        key = self._state_key()
+        if self._cache is None or key != self._cache_key:
+            with torch.no_grad():
+                feats = self.prompt_learner(self.text_encoder)
+            self._cache = F.normalize(feats, dim=-1)
+            self._cache_key = key
+        return self._cache
+
+    def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        """Image features -> logits ``(B, num_classes)``."""
+        image = F.normalize(self.pre_logits(feats), dim=-1)
+        text = self.text_features()
+        return self.logit_scale.to(image.device) * image @ text.to(
+            image.dtype).t()

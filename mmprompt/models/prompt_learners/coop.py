@@ -1,0 +1,167 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+from mmprompt.registry import MODELS
+from .base import BasePromptLearner
+
+
+@MODELS.register_module()
+class CoOpPromptLearner(BasePromptLearner):
+    """Learnable context vectors of CoOp.
+
+    Zhou et al., "Learning to Prompt for Vision-Language Models", IJCV 2022.
+    The text fed to the encoder for class ``c`` is the token embeddings of
+    ``[SOS] [V]_1 ... [V]_M [CLASS] . [EOS]`` where only the ``M`` context
+    vectors ``[V]`` are parameters. The class-name embeddings are frozen and
+    rebuilt by :meth:`set_class_names`, so the same checkpoint serves any
+    class list (unless the context is class-specific).
+
+    Args:
+        text_encoder (OpenCLIPTextEncoder): The head's text encoder, used to
+            size and initialise the context (not kept).
+        n_ctx (int, optional): Number of context vectors ``M``. With a phrase
+            init it defaults to the phrase's token count (and must equal it
+            if given); with random init it defaults to 16.
+        ctx_init (str, optional): Initialise the context from this phrase's
+            token embeddings (CoOp: ``'a photo of a'``), or ``None`` for
+            random ``N(0, init_std^2)``. Defaults to 'a photo of a'.
+        class_specific (bool): One context per class (CoOp's CSC) instead of
+            one shared context. Requires ``num_classes``; a phrase init is
+            copied to every class. Defaults to False.
+        num_classes (int, optional): Number of classes, for class-specific
+            context. Defaults to None.
+        class_token_position (str): Where the class name goes: ``'end'``,
+            ``'middle'`` or ``'front'``. Defaults to 'end'.
+        init_std (float): Std of the random init. Defaults to 0.02.
+        init_cfg (dict, optional): Unused. Defaults to None.
+
+    Shapes:
+        ``ctx``: ``(M, width)`` or ``(num_classes, M, width)``;
+        :meth:`forward` returns ``(num_classes, embed_dim)``.
+    """
+
+    POSITIONS = ('end', 'middle', 'front')
+
+    def __init__(self,
+                 text_encoder,
+                 n_ctx: Optional[int] = None,
+                 ctx_init: Optional[str] = 'a photo of a',
+                 class_specific: bool = False,
+                 num_classes: Optional[int] = None,
+                 class_token_position: str = 'end',
+                 init_std: float = 0.02,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        if class_token_position not in self.POSITIONS:
+            raise ValueError(
+                f'class_token_position={class_token_position!r}; choose one '
+                f'of {self.POSITIONS}.')
+        if class_specific and not num_classes:
+            raise ValueError(
+                'class_specific=True needs num_classes (the number of '
+                'training classes) to size one context per class.')
+        width = text_encoder.width
+        if ctx_init:
+            ids = text_encoder.encode_words(ctx_init)
+            if n_ctx is not None and n_ctx != len(ids):
+                raise ValueError(
+                    f'n_ctx={n_ctx} but ctx_init={ctx_init!r} has {len(ids)} '
+                    'tokens; drop n_ctx or change the phrase.')
+            n_ctx = len(ids)
+            with torch.no_grad():
+                tokens = text_encoder.tokenize(ctx_init)
+                init = text_encoder.embed(tokens)[0, 1:1 + n_ctx].cpu()
+            ctx = init.clone().float()
+            if class_specific:
+                ctx = ctx.unsqueeze(0).repeat(num_classes, 1, 1)
+        else:
+            n_ctx = 16 if n_ctx is None else n_ctx
+            shape = (num_classes, n_ctx, width) if class_specific else (n_ctx,
+                                                                        width)
+            ctx = nn.init.normal_(torch.empty(shape), std=init_std)
+        self.ctx = nn.Parameter(ctx.to(text_encoder.device))
+        self.n_ctx = n_ctx
+        self.ctx_init = ctx_init
+        self.class_specific = class_specific
+        self.class_token_position = class_token_position
+        self.tokens = None
+        self.prefix = None
+        self.suffix = None
+        self.name_lens = None
+
+    def set_class_names(self,
+                        classnames: Sequence[str],
+                        text_encoder,
+                        template: Optional[str] = None) -> None:
+        if self.class_specific and len(classnames) != self.ctx.shape[0]:
+            raise ValueError(
+                f'Class-specific context was built for {self.ctx.shape[0]} '
+                f'classes but {len(classnames)} class names were given; '
+                'class-specific prompts only serve the classes they were '
+                'trained on (use class_specific=False to transfer).')
+        names = [self.prompt_name(n) for n in classnames]
+        placeholder = ' '.join(['X'] * self.n_ctx)
+        with torch.no_grad():
+            tokens = text_encoder.tokenize(
+                [f'{placeholder} {name}.' for name in names])
+            length = int(tokens.argmax(dim=-1).max()) + 1
+            tokens = tokens[:, :length]
+            embedding = text_encoder.embed(tokens).detach()
+        self.tokens = tokens
+        self.prefix = embedding[:, :1]
+        self.suffix = embedding[:, 1 + self.n_ctx:]
+        self.name_lens = [len(text_encoder.encode_words(n)) for n in names]
+        self.classnames = list(classnames)
+
+    def assemble(self, ctx: torch.Tensor) -> torch.Tensor:
+        """Insert context vectors into the class prompts.
+
+        Args:
+            ctx (torch.Tensor): ``(M, width)`` or ``(num_classes, M, width)``
+                context, e.g. :attr:`ctx` or a per-image variant of it.
+
+        Returns:
+            torch.Tensor: Token embeddings ``(num_classes, L, width)`` to feed
+            with :attr:`tokens` to the text encoder.
+        """
+        self._check_bound()
+        n_cls = len(self.classnames)
+        prefix = self.prefix.to(ctx.device, ctx.dtype)
+        suffix = self.suffix.to(ctx.device, ctx.dtype)
+        if ctx.dim() == 2:
+            ctx = ctx.unsqueeze(0).expand(n_cls, -1, -1)
+        if self.class_token_position == 'end':
+            return torch.cat([prefix, ctx, suffix], dim=1)
+        prompts = []
+        half = self.n_ctx // 2
+        for i, name_len in enumerate(self.name_lens):
+            name, rest = suffix[i:i + 1, :name_len], suffix[i:i + 1, name_len:]
+            if self.class_token_position == 'middle':
+                parts = [ctx[i:i + 1, :half], name, ctx[i:i + 1, half:]]
+            else:  # front
+                parts = [name, ctx[i:i + 1]]
+            prompts.append(torch.cat([prefix[i:i + 1], *parts, rest], dim=1))
+        return torch.cat(prompts, dim=0)
+
+    def forward(self, text_encoder) -> torch.Tensor:
+        prompts = self.assemble(self.ctx)
+        return text_encoder(prompts, self.tokens.to(prompts.device))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        key = prefix + 'ctx'
+        if key in state_dict and state_dict[key].shape != self.ctx.shape:
+            raise ValueError(
+                f'Checkpoint context {key!r} has shape '
+                f'{tuple(state_dict[key].shape)} but this '
+                f'{type(self).__name__} expects {tuple(self.ctx.shape)} '
+                f'(n_ctx={self.n_ctx}, class_specific={self.class_specific}'
+                '). Set n_ctx / ctx_init / class_specific / num_classes in '
+                'the config to match the checkpoint.')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)

@@ -1,0 +1,194 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+"""Tests of :mod:`mmprompt.compat`; each fails without its shim."""
+import contextlib
+import os
+import os.path as osp
+import pickle
+import socket
+import tempfile
+from unittest import TestCase, mock, skipIf
+
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+import torch.multiprocessing as mp
+import torch.nn as nn
+from mmengine.dist import utils as dist_utils
+from mmengine.logging import HistoryBuffer
+from mmengine.model import BaseModel, MMDistributedDataParallel
+from mmengine.optim import OptimWrapper
+from mmengine.runner import FlexibleRunner, Runner
+from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.utils import digit_version
+
+from mmprompt import compat
+from mmprompt.compat import apply_compat_patches
+
+TORCH_2_6 = digit_version(torch.__version__) >= digit_version('2.6.0')
+
+
+def _free_port() -> int:
+    """Return a free TCP port on the loopback interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _single_process_env(**extra):
+    """Set the env of a 1-process job; restore env and state afterwards."""
+    env = dict(
+        RANK='0',
+        WORLD_SIZE='1',
+        LOCAL_RANK='0',
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(_free_port()))
+    env.update(extra)
+    start_method = mp.get_start_method(allow_none=True)
+    try:
+        with mock.patch.dict(os.environ, env):
+            yield
+    finally:
+        if torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+        # ``init_dist`` sets the start method to 'spawn' if none was chosen.
+        if start_method is None:
+            mp.set_start_method(None, force=True)
+
+
+class ToyModel(BaseModel):
+    """A model with parameters and buffers (BatchNorm)."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(4)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        return {'loss': self.fc(self.norm(inputs)).pow(2).mean()}
+
+
+class TestApplyCompatPatches(TestCase):
+
+    def setUp(self):
+        apply_compat_patches()
+
+    def test_idempotent(self):
+        installed = (CheckpointLoader._schemes[''],
+                     dist_utils._init_dist_pytorch,
+                     dist_utils._init_dist_slurm,
+                     MMDistributedDataParallel.__init__,
+                     Runner.__dict__['build_dataloader'])
+        apply_compat_patches()
+        again = (CheckpointLoader._schemes[''],
+                 dist_utils._init_dist_pytorch,
+                 dist_utils._init_dist_slurm,
+                 MMDistributedDataParallel.__init__,
+                 Runner.__dict__['build_dataloader'])
+        for before, after in zip(installed, again):
+            self.assertIs(before, after)
+        # Nothing is wrapped twice.
+        self.assertFalse(
+            compat._is_marked(dist_utils._init_dist_pytorch.__wrapped__))
+        self.assertFalse(
+            compat._is_marked(MMDistributedDataParallel.__init__.__wrapped__))
+
+    @skipIf(not TORCH_2_6, 'torch < 2.6 loads with weights_only=False')
+    def test_load_mmengine_checkpoint(self):
+        # Laid out like the checkpoints ``Runner.save_checkpoint`` writes.
+        checkpoint = dict(
+            meta=dict(iter=4, history=np.arange(4)),
+            state_dict={'weight': torch.ones(2)},
+            message_hub=dict(
+                log_scalars={'train/loss': HistoryBuffer([0.5], [1])},
+                runtime_info=dict(eta=np.float64(1.5))))
+        with tempfile.TemporaryDirectory() as tmp_dir:
+            path = osp.join(tmp_dir, 'epoch_1.pth')
+            torch.save(checkpoint, path)
+            # What mmengine 0.10.7 does without the shim.
+            with self.assertRaises(pickle.UnpicklingError):
+                torch.load(path)
+            loaded = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+            with self.assertRaisesRegex(FileNotFoundError, 'can not be found'):
+                CheckpointLoader.load_checkpoint(osp.join(tmp_dir, 'no.pth'))
+        buffer = loaded['message_hub']['log_scalars']['train/loss']
+        self.assertIsInstance(buffer, HistoryBuffer)
+        self.assertEqual(buffer.current(), 0.5)
+        np.testing.assert_array_equal(loaded['meta']['history'], np.arange(4))
+        torch.testing.assert_close(loaded['state_dict']['weight'],
+                                   torch.ones(2))
+
+    def test_cpu_safe_init_wrapper(self):
+        calls = []
+
+        def fake_init(backend, init_backend='torch', **kwargs):
+            torch.cuda.set_device(0)  # must not raise without CUDA
+            calls.append((backend, init_backend, kwargs))
+
+        wrapped = compat._cpu_safe_init(fake_init)
+        with mock.patch.object(compat, '_has_accelerator', return_value=False):
+            wrapped('nccl', init_backend='torch', timeout=5)
+            wrapped('gloo')
+        self.assertEqual(calls, [('gloo', 'torch', dict(timeout=5)),
+                                 ('gloo', 'torch', {})])
+        # With an accelerator the original runs unchanged.
+        with mock.patch.object(compat, '_has_accelerator', return_value=True):
+            with mock.patch.object(torch.cuda, 'set_device') as set_device:
+                wrapped('nccl')
+        set_device.assert_called_once_with(0)
+        self.assertEqual(calls[-1], ('nccl', 'torch', {}))
+
+    @skipIf(torch.cuda.is_available(), 'the shim only acts without CUDA')
+    def test_init_dist_pytorch_without_cuda(self):
+        with _single_process_env():
+            dist_utils.init_dist('pytorch', backend='nccl')
+            self.assertTrue(torch_dist.is_initialized())
+            self.assertEqual(torch_dist.get_backend(), 'gloo')
+            self.assertEqual(torch_dist.get_world_size(), 1)
+        self.assertFalse(torch_dist.is_initialized())
+
+    @skipIf(torch.cuda.is_available(), 'the shim only acts without CUDA')
+    def test_init_dist_slurm_without_cuda(self):
+        slurm_env = dict(
+            SLURM_PROCID='0',
+            SLURM_NTASKS='1',
+            SLURM_NODELIST='localhost',
+            SLURM_LOCALID='0')
+        with _single_process_env(**slurm_env):
+            dist_utils.init_dist('slurm', backend='nccl')
+            self.assertEqual(torch_dist.get_backend(), 'gloo')
+        self.assertFalse(torch_dist.is_initialized())
+
+    def test_ddp_of_cpu_module(self):
+        with _single_process_env():
+            torch_dist.init_process_group(backend='gloo')
+            # As built by ``Runner.wrap_model``.
+            model = MMDistributedDataParallel(
+                module=ToyModel(),
+                device_ids=[int(os.environ['LOCAL_RANK'])],
+                broadcast_buffers=False)
+            self.assertIsNone(model.device_ids)
+            optim_wrapper = OptimWrapper(
+                torch.optim.SGD(model.parameters(), lr=0.1))
+            before = model.module.fc.weight.detach().clone()
+            log_vars = model.train_step(
+                dict(inputs=torch.randn(8, 4)), optim_wrapper)
+            self.assertIn('loss', log_vars)
+            self.assertFalse(torch.equal(before, model.module.fc.weight))
+
+    def test_build_dataloader_without_workers(self):
+        cfg = dict(
+            dataset=list(range(6)),
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=2,
+            num_workers=0,
+            persistent_workers=True)
+        for runner_cls in (Runner, FlexibleRunner):
+            loader = runner_cls.build_dataloader(cfg, seed=0)
+            self.assertFalse(loader.persistent_workers)
+            self.assertEqual(len(loader), 3)
+        # The caller's config is left untouched.
+        self.assertTrue(cfg['persistent_workers'])
+        # Without ``num_workers`` torch's default (0) applies.
+        cfg.pop('num_workers')
+        self.assertFalse(Runner.build_dataloader(cfg).persistent_workers)

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
@@ -350,7 +351,8 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
 
     Shapes:
         ``(N, L, width)`` embeddings and ``(N, L)`` token ids (``L`` up to the
-        context length; only positions up to each row's EOT matter) ->
+        context length; only positions up to each row's EOT matter, so
+        prompt learners may pass sequences cut after the last EOT) ->
         ``(N, embed_dim)`` features.
     """
 
@@ -433,11 +435,15 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
     def forward(self, embeddings: torch.Tensor,
                 tokens: torch.Tensor) -> torch.Tensor:
         eot = tokens.argmax(dim=-1)
-        length = int(eot.max()) + 1 if self.truncate else self.context_length
-        if embeddings.shape[1] < length:
+        last = int(eot.max())
+        if embeddings.shape[1] <= last:
             raise ValueError(
                 f'Embeddings of length {embeddings.shape[1]} end before the '
-                f'EOT token at position {length - 1}.')
+                f'EOT token at position {last}.')
+        length = last + 1 if self.truncate else self.context_length
+        if embeddings.shape[1] < length:  # truncate=False on short prompts
+            embeddings = F.pad(embeddings,
+                               (0, 0, 0, length - embeddings.shape[1]))
         cast_dtype = self.transformer.get_cast_dtype()
         x = embeddings[:, :length].to(cast_dtype)
         x = x + self.positional_embedding[:length].to(cast_dtype)

@@ -1,0 +1,6 @@
+# CoOp on mmprompt's tiny open_clip config (random weights).
+_base_ = ['./coop_vitb16.py']
+
+model = dict(
+    backbone=dict(model_name='mmprompt-tiny', pretrained=None),
+    head=dict(text_encoder=dict(model_name='mmprompt-tiny', pretrained=None)))

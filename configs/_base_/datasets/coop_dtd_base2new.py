@@ -57,16 +57,5 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 val_evaluator = dict(type='BaseNewAccuracy')
 test_dataloader = dict(
-    batch_size=100,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        num_shots=num_shots,
-        seed=seed,
-        subsample='all',
-        pipeline=test_pipeline))
+    val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
 test_evaluator = val_evaluator

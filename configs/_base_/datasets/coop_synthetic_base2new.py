@@ -1,10 +1,10 @@
 # The synthetic CoOp-format dataset of the offline demo (32x32 images), in
-# the base-to-new protocol. Create it with
+# the base-to-new protocol of coop_dtd_base2new.py. Create it with
 #   python tools/misc/make_synthetic_dataset.py data/synthetic
+_base_ = ['./coop_dtd_base2new.py']
+
 dataset_type = 'CoOpSynthetic'
 data_root = 'data/synthetic'
-num_shots = 16
-seed = 1
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -32,38 +32,13 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=16,
     num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    persistent_workers=False,
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='train',
-        num_shots=num_shots,
-        seed=seed,
-        subsample='base',
-        pipeline=train_pipeline))
+        type=dataset_type, data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=64,
     num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    persistent_workers=False,
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='val',
-        num_shots=num_shots,
-        seed=seed,
-        subsample='all',
-        pipeline=test_pipeline))
-val_evaluator = dict(type='BaseNewAccuracy')
-test_dataloader = dict(
-    batch_size=64,
-    num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        num_shots=num_shots,
-        seed=seed,
-        subsample='all',
-        pipeline=test_pipeline))
-test_evaluator = val_evaluator
+        type=dataset_type, data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader  # the base keeps split='test'

@@ -1,6 +1,9 @@
 # Zero-shot CLIP ViT-B/16 (OpenAI weights through open_clip).
 clip_name = 'ViT-B-16'
 clip_pretrained = 'openai'
+# OpenAI's CLIP uses QuickGELU. open_clip sets it for the 'openai' tag, but
+# not for a local copy of the weights: keep it explicit.
+clip_kwargs = dict(force_quick_gelu=True)
 
 model = dict(
     type='ImageClassifier',
@@ -13,13 +16,15 @@ model = dict(
     backbone=dict(
         type='OpenCLIPImageEncoder',
         model_name=clip_name,
-        pretrained=clip_pretrained),
+        pretrained=clip_pretrained,
+        model_kwargs=clip_kwargs),
     head=dict(
         type='PromptClsHead',
         text_encoder=dict(
             type='OpenCLIPTextEncoder',
             model_name=clip_name,
-            pretrained=clip_pretrained),
+            pretrained=clip_pretrained,
+            model_kwargs=clip_kwargs),
         # 'dataset': the dataset's CoOp template, e.g. '{} texture.' on DTD.
         prompt_learner=dict(type='HandcraftedPrompts', templates='dataset')),
 )

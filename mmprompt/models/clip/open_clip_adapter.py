@@ -159,7 +159,8 @@ def resolve_pretrained(model_name: str,
             f'them (source: {source}), e.g. with open_clip.create_model('
             f"'{model_name}', pretrained='{pretrained}'), copy the file here "
             'and set pretrained="/path/to/open_clip_pytorch_model.bin" '
-            '(or a .safetensors / OpenAI .pt file) in the config.')
+            '(or a .safetensors / OpenAI .pt file) in the config. OpenAI '
+            'weights also need model_kwargs=dict(force_quick_gelu=True).')
     return pretrained, {}
 
 

@@ -41,7 +41,12 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     include_package_data=True,
-    package_data={'mmprompt': ['models/clip/model_configs/*.json']},
+    package_data={
+        'mmprompt': [
+            'models/clip/model_configs/*.json',
+            'models/clip/weights/*.safetensors'
+        ]
+    },
     python_requires='>=3.8',
     license='Apache License 2.0',
     install_requires=parse_requirements('requirements/runtime.txt') +

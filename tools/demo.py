@@ -1,9 +1,10 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """The offline demo: zero-shot CLIP vs CoOp, base-to-new, in a few minutes.
 
-Runs the user-facing tools on the embedded default (a synthetic CoOp-format
-dataset written to ``data/synthetic`` and mmprompt's tiny open_clip config
-with random weights) and prints base / new / H for both methods::
+Runs the user-facing tools on the embedded default: the procedural mini-DTD
+(textures named after DTD categories, written to ``data/procdtd`` on first
+use) and mmprompt's tiny CLIP pretrained on procedural textures (shipped as
+the open_clip tag ``'procdtd'``). It prints base / new / H for both methods::
 
     python tools/demo.py [--work-dir work_dirs/demo] [--seed 1]
 """
@@ -16,8 +17,8 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-ZERO_SHOT = 'configs/zeroshot/clip_tiny_synthetic.py'
-COOP = 'configs/coop/coop_tiny_synthetic.py'
+ZERO_SHOT = 'configs/zeroshot/clip_tinyclip_procdtd.py'
+COOP = 'configs/coop/coop_tinyclip_procdtd.py'
 
 
 def run(args, log_path):
@@ -36,16 +37,16 @@ def run(args, log_path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--data-root', default='data/synthetic')
+    parser.add_argument('--data-root', default='data/procdtd')
     parser.add_argument('--seed', type=int, default=1)
     args = parser.parse_args()
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     sys.path.insert(0, REPO)
-    from mmprompt.datasets import make_synthetic_coop_dataset
+    from mmprompt.datasets import make_procedural_dataset
 
     data_root = osp.join(REPO, args.data_root)
-    if not osp.exists(osp.join(data_root, 'split_zhou_Synthetic.json')):
-        make_synthetic_coop_dataset(data_root)
+    if not osp.exists(osp.join(data_root, 'split_zhou_ProceduralDTD.json')):
+        make_procedural_dataset(data_root)
     work = osp.join(REPO, args.work_dir)
     os.makedirs(work, exist_ok=True)
     seed = args.seed
@@ -73,8 +74,9 @@ def main():
                 osp.join(work, 'coop_test.log'))
     results['CoOp (trained on base)'] = (coop_out, secs)
 
-    print(f'\nmmprompt demo: synthetic CoOp-format dataset ({data_root}), '
-          f'tiny open_clip with RANDOM weights, seed {seed}')
+    print(f'\nmmprompt demo: procedural mini-DTD ({data_root}), '
+          f"mmprompt's tiny CLIP pretrained on procedural textures, "
+          f'seed {seed}')
     print(f'{"method":<24}{"base":>8}{"new":>8}{"H":>8}{"time (s)":>10}')
     for name, (path, secs) in results.items():
         with open(path) as f:

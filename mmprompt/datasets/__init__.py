@@ -2,6 +2,9 @@
 from .coop_base import (CoOpDataset, relabel_items, sample_few_shot,
                         select_classes, split_base_new)
 from .dtd import CoOpDTD
+from .procedural import (COLOURS, PROCEDURAL_CLASSES, SCALES, STYLES,
+                         CoOpProceduralDTD, make_procedural_dataset,
+                         render_texture)
 from .synthetic import CoOpSynthetic, make_synthetic_coop_dataset
 from .templates import (COOP_TEMPLATES, IMAGENET_TEMPLATES,
                         IMAGENET_TEMPLATES_SELECT, get_templates)
@@ -10,5 +13,7 @@ __all__ = [
     'CoOpDataset', 'CoOpDTD', 'CoOpSynthetic', 'sample_few_shot',
     'select_classes', 'split_base_new', 'relabel_items',
     'make_synthetic_coop_dataset', 'COOP_TEMPLATES', 'IMAGENET_TEMPLATES',
-    'IMAGENET_TEMPLATES_SELECT', 'get_templates'
+    'IMAGENET_TEMPLATES_SELECT', 'get_templates', 'CoOpProceduralDTD',
+    'PROCEDURAL_CLASSES', 'STYLES', 'COLOURS', 'SCALES', 'render_texture',
+    'make_procedural_dataset'
 ]

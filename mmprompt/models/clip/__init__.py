@@ -1,11 +1,12 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
-from .open_clip_adapter import (TINY_MODEL, CLIPProjectionNeck,
-                                FrozenCLIPTower, OpenCLIPImageEncoder,
-                                OpenCLIPTextEncoder, build_open_clip,
+from .open_clip_adapter import (SHIPPED_WEIGHTS, TINY_MODEL, TINYCLIP_MODEL,
+                                CLIPProjectionNeck, FrozenCLIPTower,
+                                OpenCLIPImageEncoder, OpenCLIPTextEncoder,
+                                build_open_clip, get_tokenizer,
                                 resolve_pretrained)
 
 __all__ = [
-    'TINY_MODEL', 'CLIPProjectionNeck', 'FrozenCLIPTower',
-    'OpenCLIPImageEncoder', 'OpenCLIPTextEncoder', 'build_open_clip',
-    'resolve_pretrained'
+    'SHIPPED_WEIGHTS', 'TINY_MODEL', 'TINYCLIP_MODEL', 'CLIPProjectionNeck',
+    'FrozenCLIPTower', 'OpenCLIPImageEncoder', 'OpenCLIPTextEncoder',
+    'build_open_clip', 'get_tokenizer', 'resolve_pretrained'
 ]

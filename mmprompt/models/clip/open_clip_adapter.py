@@ -41,6 +41,18 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 MODEL_CONFIG_DIR = osp.join(osp.dirname(__file__), 'model_configs')
 #: A ~3.5 M-parameter CLIP (32x32 images, 64-d embeddings) for tests.
 TINY_MODEL = 'mmprompt-tiny'
+#: An 8 M-parameter CLIP (64x64 images, 128-d embeddings) that mmprompt
+#: pretrains on procedural textures (tools/misc/pretrain_tinyclip.py) and
+#: ships as its pretrained tag ``'procdtd'``.
+TINYCLIP_MODEL = 'mmprompt-tinyclip'
+#: Weights shipped with mmprompt, as ``{model: {tag: file}}``.
+SHIPPED_WEIGHTS = {
+    TINYCLIP_MODEL: {
+        'procdtd': osp.join(
+            osp.dirname(__file__), 'weights',
+            'mmprompt-tinyclip_procdtd.safetensors')
+    }
+}
 
 _HUB_HOST = ('huggingface.co', 443)
 _registered_configs = False
@@ -54,7 +66,17 @@ def _require_open_clip():
     global _registered_configs
     if not _registered_configs:
         open_clip.add_model_config(MODEL_CONFIG_DIR)
+        for model, tags in SHIPPED_WEIGHTS.items():
+            known = open_clip.pretrained._PRETRAINED.setdefault(model, {})
+            for tag, path in tags.items():
+                known[tag] = open_clip.pretrained._pcfg(file=path)
         _registered_configs = True
+
+
+def get_tokenizer(model_name: str):
+    """open_clip's tokenizer of a model, mmprompt's configs included."""
+    _require_open_clip()
+    return open_clip.get_tokenizer(model_name)
 
 
 def _is_offline() -> bool:
@@ -80,7 +102,13 @@ def _cached_pretrained_file(cfg: dict,
                             cache_dir: Optional[str]) -> Optional[str]:
     """Find an open_clip pretrained weight in the local caches, no network."""
     if cfg.get('file'):
-        return cfg['file'] if osp.isfile(cfg['file']) else None
+        if not osp.isfile(cfg['file']):
+            raise FileNotFoundError(
+                f"The weights file {cfg['file']} of this pretrained tag is "
+                'missing. mmprompt ships it in the repository; for '
+                f"{TINYCLIP_MODEL!r} recreate it with "
+                'tools/misc/pretrain_tinyclip.py --out <that path>.')
+        return cfg['file']
     hub = cfg.get('hf_hub', '')
     if hub:
         from huggingface_hub import hf_hub_download
@@ -394,7 +422,7 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
             'logit_scale', clip.logit_scale.detach().clone(), persistent=False)
         self.context_length = self.positional_embedding.shape[0]
         self.width = self.token_embedding.weight.shape[1]
-        self._tokenizer = open_clip.get_tokenizer(model_name)
+        self._tokenizer = get_tokenizer(model_name)
         self._freeze()
 
     @property

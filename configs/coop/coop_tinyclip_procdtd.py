@@ -1,0 +1,19 @@
+# CoOp on the procedural mini-DTD with mmprompt's pretrained tiny CLIP:
+# base-to-new, 16 shots of the base classes, 4 context vectors from
+# "a photo of a", batch 32, SGD, 1 warm-up epoch then cosine. A minute or so
+# on a 2-core CPU.
+_base_ = [
+    '../_base_/models/coop_tinyclip.py',
+    '../_base_/datasets/coop_procdtd_base2new.py',
+    '../_base_/schedules/coop_sgd_cosine.py',
+    '../_base_/default_runtime.py',
+]
+
+max_epochs = 50
+param_scheduler = [
+    dict(type='ConstantWarmupLR', warmup_lr=1e-5, begin=0, end=1),
+    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=0.,
+         by_epoch=True, begin=1),
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=10)
+default_hooks = dict(checkpoint=dict(interval=25))

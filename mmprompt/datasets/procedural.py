@@ -21,11 +21,9 @@ Two rendering styles share the geometry of each class:
 All randomness comes from the generator passed in; lengths are given in
 units of a 64-pixel image and scale with ``size``.
 """
-import json
 import math
 import os
 import os.path as osp
-import shutil
 from functools import lru_cache
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -33,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from mmprompt.registry import DATASETS
-from .coop_base import CoOpDataset
+from .coop_base import CoOpDataset, prepare_output_dir, write_split
 
 PROCEDURAL_SPLIT_FILE = 'split_zhou_ProceduralDTD.json'
 
@@ -1005,16 +1003,8 @@ def make_procedural_dataset(out_dir: str,
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
         raise ValueError(f'size must be an int >= 8, got {size!r}.')
 
-    split_path = osp.join(out_dir, PROCEDURAL_SPLIT_FILE)
-    image_root = osp.join(out_dir, CoOpProceduralDTD.IMAGE_DIR)
-    if osp.isdir(out_dir) and os.listdir(out_dir):
-        if not overwrite:
-            raise FileExistsError(
-                f"'{out_dir}' is not empty; choose an empty or new folder, or "
-                'pass overwrite=True (replaces its images/ and split file).')
-        shutil.rmtree(image_root, ignore_errors=True)
-        if osp.exists(split_path):
-            os.remove(split_path)
+    split_path, image_root = prepare_output_dir(out_dir, PROCEDURAL_SPLIT_FILE,
+                                                overwrite)
 
     split: Dict[str, List[list]] = {key: [] for key in counts}
     for label, name in enumerate(PROCEDURAL_CLASSES):
@@ -1029,8 +1019,7 @@ def make_procedural_dataset(out_dir: str,
                 Image.fromarray(image).save(osp.join(image_root, rel_path))
                 split[key].append([rel_path, label, name])
                 index += 1
-    with open(split_path, 'w') as f:
-        json.dump(split, f, indent=4, separators=(',', ': '))
+    write_split(split, split_path)
     return split
 
 

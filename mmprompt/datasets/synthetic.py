@@ -5,17 +5,15 @@ Each class is a colour and a pattern (``'red striped'``, ``'blue dotted'``,
 ...) drawn on a dark background with a random period, phase, colour jitter
 and pixel noise, so classes are easy to tell apart yet images differ.
 """
-import json
 import os
 import os.path as osp
-import shutil
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
 
 from mmprompt.registry import DATASETS
-from .coop_base import CoOpDataset
+from .coop_base import CoOpDataset, prepare_output_dir, write_split
 
 SYNTHETIC_SPLIT_FILE = 'split_zhou_Synthetic.json'
 
@@ -194,16 +192,8 @@ def make_synthetic_coop_dataset(
         raise ValueError(f'class_names must give unique folder names without '
                          f'path separators, got {class_names}.')
 
-    split_path = osp.join(out_dir, SYNTHETIC_SPLIT_FILE)
-    image_root = osp.join(out_dir, 'images')
-    if osp.isdir(out_dir) and os.listdir(out_dir):
-        if not overwrite:
-            raise FileExistsError(
-                f"'{out_dir}' is not empty; choose an empty or new folder, or "
-                'pass overwrite=True (replaces its images/ and split file).')
-        shutil.rmtree(image_root, ignore_errors=True)
-        if osp.exists(split_path):
-            os.remove(split_path)
+    split_path, image_root = prepare_output_dir(out_dir, SYNTHETIC_SPLIT_FILE,
+                                                overwrite)
 
     rng = np.random.default_rng(seed)
     n_train, n_val, n_test = images_per_class
@@ -219,6 +209,5 @@ def make_synthetic_coop_dataset(
                                 rng)
             Image.fromarray(image).save(osp.join(image_root, rel_path))
             split[key].append([rel_path, label, name])
-    with open(split_path, 'w') as f:
-        json.dump(split, f, indent=4, separators=(',', ': '))
+    write_split(split, split_path)
     return split

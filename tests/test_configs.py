@@ -35,7 +35,9 @@ def _types(node):
 def test_configs_are_found():
     names = {osp.relpath(p, osp.join(REPO, 'configs')) for p in CONFIGS}
     assert {'coop/coop_vitb16_dtd.py', 'zeroshot/clip_vitb16_dtd.py',
-            'coop/coop_mmpretrain-vitb16_dtd.py'} <= names
+            'coop/coop_mmpretrain-vitb16_dtd.py', 'meta/meta_vitb16_dtd.py',
+            'meta/meta_vitb16_10way_dtd.py', 'meta/meta_vitb16_20way_dtd.py',
+            'meta/meta_tinyclip_procdtd.py'} <= names
 
 
 @pytest.mark.parametrize(
@@ -64,6 +66,40 @@ def test_config_builds(path):
     with torch.no_grad():
         logits = model(torch.randn(1, 3, size, size), mode='tensor')
     assert logits.shape == (1, 2)
-    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
-    assert trainable == ([] if 'zeroshot' in path else
-                         ['head.prompt_learner.ctx'])
+    trainable = {
+        n.split('.')[1]
+        for n, p in model.named_parameters() if p.requires_grad
+    }
+    # CLIP stays frozen: only prompts (and the meta method's fusion) train.
+    expected = {'zeroshot': set(), 'coop': {'prompt_learner'},
+                'meta': {'prompt_learner', 'fusion'}}
+    method = osp.basename(osp.dirname(path))
+    assert trainable == expected[method]
+    assert all(p.requires_grad is (n.split('.')[1] in expected[method])
+               for n, p in model.named_parameters())
+
+
+@pytest.mark.parametrize('name,ways', [('meta_vitb16_dtd', 5),
+                                       ('meta_vitb16_10way_dtd', 10),
+                                       ('meta_vitb16_20way_dtd', 20)])
+def test_meta_configs_have_the_papers_settings(name, ways):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'meta', f'{name}.py'))
+    loader = cfg.train_dataloader
+    sampler = loader.batch_sampler
+    assert (sampler.type, sampler.num_ways, sampler.num_support,
+            sampler.num_query, sampler.iters_per_epoch,
+            loader.batch_size) == ('EpisodicBatchSampler', ways, 2, None, 10,
+                                   4)
+    assert (loader.dataset.type, loader.dataset.num_shots,
+            loader.dataset.subsample) == ('CoOpDTD', 16, 'base')
+    assert cfg.train_cfg.max_epochs == cfg.param_scheduler[1].T_max == 100
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.momentum,
+            optimizer.weight_decay) == ('SGD', 2e-3, 0.9, 5e-4)
+    head = cfg.model.head
+    assert head.type == 'MetaPromptClsHead'
+    assert head.prompt_learner.ctx_init == 'a photo of a'
+    assert (head.kl_loss.loss_weight, head.kl_direction,
+            head.detach_mm) == (0.2, 'mm_text', False)
+    assert [h.type for h in cfg.custom_hooks] == [
+        'SetClassNamesHook', 'EpochSeedHook', 'MetaGapMonitorHook']

@@ -5,6 +5,7 @@ from .dtd import CoOpDTD
 from .procedural import (COLOURS, PROCEDURAL_CLASSES, SCALES, STYLES,
                          CoOpProceduralDTD, make_procedural_dataset,
                          render_texture)
+from .samplers import EpisodicBatchSampler
 from .synthetic import CoOpSynthetic, make_synthetic_coop_dataset
 from .templates import (COOP_TEMPLATES, IMAGENET_TEMPLATES,
                         IMAGENET_TEMPLATES_SELECT, get_templates)
@@ -15,5 +16,5 @@ __all__ = [
     'make_synthetic_coop_dataset', 'COOP_TEMPLATES', 'IMAGENET_TEMPLATES',
     'IMAGENET_TEMPLATES_SELECT', 'get_templates', 'CoOpProceduralDTD',
     'PROCEDURAL_CLASSES', 'STYLES', 'COLOURS', 'SCALES', 'render_texture',
-    'make_procedural_dataset'
+    'make_procedural_dataset', 'EpisodicBatchSampler'
 ]

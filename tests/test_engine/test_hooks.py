@@ -104,6 +104,32 @@ class TestSetClassNamesHook(TestCase):
         SetClassNamesHook().before_train_epoch(runner)
         self.assertEqual(model.head.calls, [(('a', 'b'), '{} texture.')])
 
+    def test_episodic_head_gets_the_batch_sampler_layout(self):
+        head = ToyHead()
+        head.set_episode_layout = MagicMock()
+        runner = _class_runner(ToyModel(head=head))
+        runner.train_dataloader.batch_sampler.episode_layout = dict(
+            num_ways=5, num_support=2, num_query=14)
+        hook = SetClassNamesHook()
+        hook.before_train(runner)
+        hook.before_train_epoch(runner)
+        hook.before_val_epoch(runner)  # val and test bind no layout
+        hook.after_val_epoch(runner)
+        hook.before_test_epoch(runner)
+        self.assertEqual(head.set_episode_layout.call_count, 2)
+        head.set_episode_layout.assert_called_with(
+            num_ways=5, num_support=2, num_query=14)
+
+        # A plain batch sampler cannot feed an episodic head.
+        runner.train_dataloader = DataLoader(
+            ToyDataset(metainfo=dict(TRAIN_META), serialize_data=False),
+            batch_size=2)
+        with self.assertRaisesRegex(
+                TypeError, r'ToyHead trains on episodes, but the train '
+                r'dataloader draws plain batches \(BatchSampler\).*'
+                r"type='EpisodicBatchSampler'"):
+            hook.before_train_epoch(runner)
+
     def test_errors(self):
         hook = SetClassNamesHook()
         runner = _class_runner(ToyModel(head=nn.Linear(2, 2)))

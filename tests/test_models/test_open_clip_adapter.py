@@ -90,6 +90,12 @@ def test_frozen_towers_stay_out_of_checkpoints():
     trainable = OpenCLIPImageEncoder(model_name=TINY_MODEL, frozen=False)
     assert 'visual.proj' in trainable.state_dict()
     assert trainable.visual.proj.requires_grad
+    # The text tower's non-persistent buffers (attention mask, temperature)
+    # are never checkpoint keys, so an empty state dict loads strictly.
+    text = OpenCLIPTextEncoder(model_name=TINY_MODEL)
+    assert text.state_dict() == {}
+    result = text.load_state_dict({}, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
 
 
 def test_unknown_model_and_tags_fail_fast(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import sys
 import open_clip
 import torch
 
-from mmprompt.models import TINYCLIP_MODEL, SHIPPED_WEIGHTS, build_open_clip
+from mmprompt.models import SHIPPED_WEIGHTS, TINYCLIP_MODEL, build_open_clip
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

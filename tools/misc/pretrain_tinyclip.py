@@ -251,7 +251,8 @@ def main():
             model.logit_scale.clamp_(0, math.log(100))
         if step % args.log_interval == 0 or step == args.steps - 1:
             print(f'step {step:4d}  loss {loss.item():.4f}  lr '
-                  f'{lr_at(step):.2e}  {time.time() - start:.0f} s', flush=True)
+                  f'{lr_at(step):.2e}  {time.time() - start:.0f} s',
+                  flush=True)
         if (step + 1) % args.eval_interval == 0 or step == args.steps - 1:
             accs = {
                 style: zero_shot_accuracy(model, tokenizer, *held[style])

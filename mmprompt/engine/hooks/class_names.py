@@ -29,6 +29,12 @@ class SetClassNamesHook(Hook):
     validation epoch that runs inside ``runner.train()`` the training
     classes are bound again.
 
+    A head trained on episodes (one with a ``set_episode_layout`` method,
+    e.g. ``MetaPromptClsHead``) also gets the episode layout of the train
+    dataloader's batch sampler (``EpisodicBatchSampler.episode_layout``)
+    whenever the training classes are bound, so the layout is configured in
+    one place, the sampler.
+
     The hook calls ``set_class_names`` at every mount point, even when the
     names did not change; heads should make re-binding the same names cheap
     (e.g. by caching on the names). It logs only when the bound names change.
@@ -104,6 +110,8 @@ class SetClassNamesHook(Hook):
                 f'got {type(classes).__name__}.')
         template = metainfo.get('template')
         head.set_class_names(classes, template=template)
+        if mode == 'train':
+            self._bind_episode_layout(head, dataloader)
 
         binding = (tuple(classes), template)
         if binding != self._bound:
@@ -114,6 +122,29 @@ class SetClassNamesHook(Hook):
                 f'{type(head).__name__}' +
                 (f' with template {template!r}.' if template else '.'),
                 logger='current')
+
+    @staticmethod
+    def _bind_episode_layout(head, dataloader) -> None:
+        """Pass the batch sampler's episode layout to an episodic head.
+
+        Args:
+            head (nn.Module): The head.
+            dataloader (DataLoader): The train dataloader.
+        """
+        set_layout = getattr(head, 'set_episode_layout', None)
+        if not callable(set_layout):
+            return
+        batch_sampler = getattr(dataloader, 'batch_sampler', None)
+        layout = getattr(batch_sampler, 'episode_layout', None)
+        if layout is None:
+            sampler_name = type(batch_sampler).__name__
+            raise TypeError(
+                f'{type(head).__name__} trains on episodes, but the train '
+                f'dataloader draws plain batches ({sampler_name}). Set '
+                '`train_dataloader.batch_sampler = dict(type='
+                "'EpisodicBatchSampler', num_ways=..., num_support=...)` "
+                '(see configs/meta/).')
+        set_layout(**layout)
 
     def before_train(self, runner) -> None:
         """Note that a training run started.

@@ -266,7 +266,13 @@ class FrozenCLIPTower(BaseModule):
             name: p
             for name, p in self.named_parameters() if not p.requires_grad
         }
-        tensors.update(dict(self.named_buffers()))
+        # Persistent buffers only: the others are not in a state_dict.
+        for module_name, module in self.named_modules():
+            for name, buf in module._buffers.items():
+                if buf is not None and \
+                        name not in module._non_persistent_buffers_set:
+                    key = f'{module_name}.{name}' if module_name else name
+                    tensors[key] = buf
         return tensors
 
     @staticmethod
@@ -530,4 +536,3 @@ class CLIPProjectionNeck(BaseModule):
     def forward(self, inputs: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
         x = inputs[-1] if isinstance(inputs, (tuple, list)) else inputs
         return (x @ self.proj, )
-

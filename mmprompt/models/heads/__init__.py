@@ -1,4 +1,5 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
+from .meta_prompt_head import MetaPromptClsHead
 from .prompt_cls_head import PromptClsHead
 
-__all__ = ['PromptClsHead']
+__all__ = ['PromptClsHead', 'MetaPromptClsHead']

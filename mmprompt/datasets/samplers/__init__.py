@@ -1,0 +1,4 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+from .episodic import EpisodicBatchSampler
+
+__all__ = ['EpisodicBatchSampler']

@@ -1,6 +1,9 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 from .coop_base import (CoOpDataset, relabel_items, sample_few_shot,
                         select_classes, split_base_new)
+from .coop_standard import (CoOpCaltech101, CoOpEuroSAT, CoOpFGVCAircraft,
+                            CoOpFood101, CoOpOxfordFlowers, CoOpOxfordPets,
+                            CoOpStanfordCars, CoOpSUN397, CoOpUCF101)
 from .dtd import CoOpDTD
 from .procedural import (COLOURS, PROCEDURAL_CLASSES, SCALES, STYLES,
                          CoOpProceduralDTD, make_procedural_dataset,
@@ -11,8 +14,10 @@ from .templates import (COOP_TEMPLATES, IMAGENET_TEMPLATES,
                         IMAGENET_TEMPLATES_SELECT, get_templates)
 
 __all__ = [
-    'CoOpDataset', 'CoOpDTD', 'CoOpSynthetic', 'sample_few_shot',
-    'select_classes', 'split_base_new', 'relabel_items',
+    'CoOpDataset', 'CoOpDTD', 'CoOpCaltech101', 'CoOpEuroSAT',
+    'CoOpFGVCAircraft', 'CoOpFood101', 'CoOpOxfordFlowers', 'CoOpOxfordPets',
+    'CoOpStanfordCars', 'CoOpSUN397', 'CoOpUCF101', 'CoOpSynthetic',
+    'sample_few_shot', 'select_classes', 'split_base_new', 'relabel_items',
     'make_synthetic_coop_dataset', 'COOP_TEMPLATES', 'IMAGENET_TEMPLATES',
     'IMAGENET_TEMPLATES_SELECT', 'get_templates', 'CoOpProceduralDTD',
     'PROCEDURAL_CLASSES', 'STYLES', 'COLOURS', 'SCALES', 'render_texture',

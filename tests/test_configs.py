@@ -19,6 +19,7 @@ REGISTRIES = [
     registry.OPTIM_WRAPPERS, registry.DATA_SAMPLERS, registry.VISUALIZERS,
     registry.VISBACKENDS, registry.LOOPS, registry.WEIGHT_INITIALIZERS
 ]
+_BUILT = {}
 
 
 def _types(node):
@@ -59,7 +60,10 @@ def test_config_builds(path):
         model_cfg.backbone.pop('init_cfg')
         model_cfg.neck.pop('init_cfg')
         model_cfg.head.text_encoder.pretrained = None
-    model = registry.MODELS.build(model_cfg)
+    key = repr(model_cfg.to_dict())
+    if key not in _BUILT:  # many configs share a model: build it once
+        _BUILT[key] = registry.MODELS.build(model_cfg)
+    model = _BUILT[key]
     model.head.set_class_names(['banded', 'dotted'], template='{} texture.')
     size = {'mmprompt-tiny': 32, 'mmprompt-tinyclip': 64}.get(
         model_cfg.backbone.get('model_name'), 224)
@@ -103,3 +107,45 @@ def test_meta_configs_have_the_papers_settings(name, ways):
             head.detach_mm) == (0.2, 'mm_text', False)
     assert [h.type for h in cfg.custom_hooks] == [
         'SetClassNamesHook', 'EpochSeedHook', 'MetaGapMonitorHook']
+
+
+BENCHMARK = ('imagenet', 'caltech101', 'oxford-pets', 'stanford-cars',
+             'oxford-flowers', 'food101', 'fgvc-aircraft', 'sun397', 'dtd',
+             'eurosat', 'ucf101')
+VARIANTS = ('imagenetv2', 'imagenet-sketch', 'imagenet-a', 'imagenet-r')
+
+
+def _cfg(*parts):
+    return Config.fromfile(osp.join(REPO, 'configs', *parts))
+
+
+@pytest.mark.parametrize('name', BENCHMARK)
+def test_protocol_configs_of_every_dataset(name):
+    for method, stem in (('zeroshot', 'clip'), ('coop', 'coop')):
+        b2n = _cfg(method, f'{stem}_vitb16_{name}.py')
+        few = _cfg(method, f'{stem}_vitb16_{name}_fewshot.py')
+        test = b2n.test_dataloader.dataset
+        assert test.data_root == few.test_dataloader.dataset.data_root
+        assert (test.split, test.subsample) == ('test', 'all')
+        assert b2n.test_evaluator.type == 'BaseNewAccuracy'
+        assert few.test_evaluator.type == 'Accuracy'
+        assert few.test_dataloader.dataset.subsample == 'all'
+        if method == 'coop':
+            assert b2n.train_dataloader.dataset.subsample == 'base'
+            assert few.train_dataloader.dataset.subsample == 'all'
+            assert few.train_dataloader.dataset.num_shots == 16
+            epochs = 50 if name == 'imagenet' else 200
+            assert few.train_cfg.max_epochs == epochs
+            assert few.param_scheduler[1].T_max == epochs
+        else:
+            assert b2n.train_dataloader is None
+    assert registry.DATASETS.get(test.type) is not None
+
+
+@pytest.mark.parametrize('name', VARIANTS)
+def test_domain_generalisation_targets_are_test_only(name):
+    for method, stem in (('zeroshot', 'clip'), ('coop', 'coop')):
+        cfg = _cfg(method, f'{stem}_vitb16_{name}.py')
+        assert cfg.train_dataloader is None and cfg.val_dataloader is None
+        assert cfg.test_dataloader.dataset.type.startswith('CoOpImageNet')
+        assert cfg.test_evaluator.type == 'Accuracy'

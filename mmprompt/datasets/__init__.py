@@ -5,6 +5,8 @@ from .coop_standard import (CoOpCaltech101, CoOpEuroSAT, CoOpFGVCAircraft,
                             CoOpFood101, CoOpOxfordFlowers, CoOpOxfordPets,
                             CoOpStanfordCars, CoOpSUN397, CoOpUCF101)
 from .dtd import CoOpDTD
+from .imagenet import (CoOpImageNet, CoOpImageNetA, CoOpImageNetR,
+                       CoOpImageNetSketch, CoOpImageNetV2)
 from .procedural import (COLOURS, PROCEDURAL_CLASSES, SCALES, STYLES,
                          CoOpProceduralDTD, make_procedural_dataset,
                          render_texture)
@@ -16,7 +18,9 @@ from .templates import (COOP_TEMPLATES, IMAGENET_TEMPLATES,
 __all__ = [
     'CoOpDataset', 'CoOpDTD', 'CoOpCaltech101', 'CoOpEuroSAT',
     'CoOpFGVCAircraft', 'CoOpFood101', 'CoOpOxfordFlowers', 'CoOpOxfordPets',
-    'CoOpStanfordCars', 'CoOpSUN397', 'CoOpUCF101', 'CoOpSynthetic',
+    'CoOpStanfordCars', 'CoOpSUN397', 'CoOpUCF101', 'CoOpImageNet',
+    'CoOpImageNetV2', 'CoOpImageNetSketch', 'CoOpImageNetA', 'CoOpImageNetR',
+    'CoOpSynthetic',
     'sample_few_shot', 'select_classes', 'split_base_new', 'relabel_items',
     'make_synthetic_coop_dataset', 'COOP_TEMPLATES', 'IMAGENET_TEMPLATES',
     'IMAGENET_TEMPLATES_SELECT', 'get_templates', 'CoOpProceduralDTD',

@@ -27,6 +27,7 @@ from mmengine.logging import print_log
 from mmpretrain.datasets import BaseDataset
 
 from mmprompt.registry import DATASETS
+from .templates import COOP_TEMPLATES
 
 Item = TypeVar('Item', bound=Sequence)
 
@@ -281,9 +282,10 @@ class CoOpDataset(BaseDataset):
     - ``subsample`` (str), ``template`` (str, e.g. ``'{} texture.'``),
       ``dataset_name`` (str, CoOp's name, e.g. ``'DescribableTextures'``).
 
-    Subclasses set ``SPLIT_FILE``, ``IMAGE_DIR``, ``TEMPLATE``,
-    ``DATASET_NAME`` and may override :meth:`clean_classname` or
-    :meth:`load_split`.
+    Subclasses set ``SPLIT_FILE``, ``IMAGE_DIR``, ``DATASET_NAME`` (the
+    ``TEMPLATE`` defaults to CoOp's for that name) and ``SAMPLE_VAL``, and
+    may override :meth:`clean_classname` or :meth:`load_split` (which can
+    use ``self.backend`` and ``self.image_root``).
 
     Args:
         data_root (str): The dataset folder (holding the split file).
@@ -321,6 +323,15 @@ class CoOpDataset(BaseDataset):
     IMAGE_DIR: str = 'images'
     TEMPLATE: str = 'a photo of a {}.'
     DATASET_NAME: Optional[str] = None
+    #: Draw ``min(num_shots, 4)`` val images per class (CoOp); False keeps
+    #: the whole val split (ImageNet, whose val split is the test split).
+    SAMPLE_VAL: bool = True
+
+    def __init_subclass__(cls, **kwargs):
+        """Take CoOp's template of ``DATASET_NAME`` unless one is set."""
+        super().__init_subclass__(**kwargs)
+        if 'TEMPLATE' not in vars(cls) and cls.DATASET_NAME in COOP_TEMPLATES:
+            cls.TEMPLATE = COOP_TEMPLATES[cls.DATASET_NAME]
 
     def __init__(self,
                  data_root: str,
@@ -381,6 +392,8 @@ class CoOpDataset(BaseDataset):
                 f"'{split_file}' and '{image_dir}/' (see the layout in the "
                 f'{name} docstring).')
         split_path = self.backend.join_path(data_root, split_file)
+        #: The image folder (split paths are relative to it).
+        self.image_root = self.backend.join_path(data_root, image_dir)
         self._splits = self.load_split(split_path)
         self._label_names = self._collect_class_names(self._splits, split_path)
         computed = self._compute_metainfo()
@@ -475,8 +488,11 @@ class CoOpDataset(BaseDataset):
             # which labels the train split has (every label keeps >= 1 item).
             fewshot_train = train
         else:
-            fewshot_train, val = sample_few_shot(train, val, self.num_shots,
-                                                 self.seed)
+            fewshot_train, sampled_val = sample_few_shot(
+                train, val if self.SAMPLE_VAL else None, self.num_shots,
+                self.seed)
+            if self.SAMPLE_VAL:
+                val = sampled_val
             if self.num_shots is not None and self.num_shots > 0:
                 print_log(
                     f'{type(self).__name__}: drew {self.num_shots} shots per '

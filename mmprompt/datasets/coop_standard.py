@@ -12,19 +12,10 @@ from typing import Dict, List
 
 from mmprompt.registry import DATASETS
 from .coop_base import SPLITS, CoOpDataset
-from .templates import COOP_TEMPLATES
-
-
-class _CoOpSplitDataset(CoOpDataset):
-    """Template from :data:`COOP_TEMPLATES` by ``DATASET_NAME``."""
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls.TEMPLATE = COOP_TEMPLATES[cls.DATASET_NAME]
 
 
 @DATASETS.register_module()
-class CoOpCaltech101(_CoOpSplitDataset):
+class CoOpCaltech101(CoOpDataset):
     """Caltech101 (Fei-Fei et al., 2004) in CoOp's split: 100 classes.
 
     CoOp drops ``BACKGROUND_Google`` and ``Faces_easy`` and renames
@@ -54,7 +45,7 @@ class CoOpCaltech101(_CoOpSplitDataset):
 
 
 @DATASETS.register_module()
-class CoOpOxfordPets(_CoOpSplitDataset):
+class CoOpOxfordPets(CoOpDataset):
     """Oxford-IIIT Pets (Parkhi et al., 2012) in CoOp's split: 37 breeds.
 
     Layout::
@@ -71,7 +62,7 @@ class CoOpOxfordPets(_CoOpSplitDataset):
 
 
 @DATASETS.register_module()
-class CoOpStanfordCars(_CoOpSplitDataset):
+class CoOpStanfordCars(CoOpDataset):
     """Stanford Cars (Krause et al., 2013) in CoOp's split: 196 models.
 
     The split's paths start with ``cars_train/`` or ``cars_test/``, relative
@@ -89,7 +80,7 @@ class CoOpStanfordCars(_CoOpSplitDataset):
 
 
 @DATASETS.register_module()
-class CoOpOxfordFlowers(_CoOpSplitDataset):
+class CoOpOxfordFlowers(CoOpDataset):
     """Oxford Flowers 102 (Nilsback & Zisserman, 2008), CoOp's split.
 
     Layout::
@@ -106,7 +97,7 @@ class CoOpOxfordFlowers(_CoOpSplitDataset):
 
 
 @DATASETS.register_module()
-class CoOpFood101(_CoOpSplitDataset):
+class CoOpFood101(CoOpDataset):
     """Food-101 (Bossard et al., 2014) in CoOp's split: 101 dishes.
 
     Layout::
@@ -122,7 +113,7 @@ class CoOpFood101(_CoOpSplitDataset):
 
 
 @DATASETS.register_module()
-class CoOpSUN397(_CoOpSplitDataset):
+class CoOpSUN397(CoOpDataset):
     """SUN397 (Xiao et al., 2010) in CoOp's split: 397 scene classes.
 
     Layout::
@@ -138,7 +129,7 @@ class CoOpSUN397(_CoOpSplitDataset):
 
 
 @DATASETS.register_module()
-class CoOpEuroSAT(_CoOpSplitDataset):
+class CoOpEuroSAT(CoOpDataset):
     """EuroSAT RGB (Helber et al., 2019) in CoOp's split: 10 land uses.
 
     CoOp renames the folder names to phrases (``AnnualCrop`` -> ``Annual Crop
@@ -173,7 +164,7 @@ class CoOpEuroSAT(_CoOpSplitDataset):
 
 
 @DATASETS.register_module()
-class CoOpUCF101(_CoOpSplitDataset):
+class CoOpUCF101(CoOpDataset):
     """UCF101 (Soomro et al., 2012) middle frames in CoOp's split: 101
     actions.
 
@@ -199,7 +190,7 @@ class CoOpUCF101(_CoOpSplitDataset):
 
 
 @DATASETS.register_module()
-class CoOpFGVCAircraft(_CoOpSplitDataset):
+class CoOpFGVCAircraft(CoOpDataset):
     """FGVC-Aircraft (Maji et al., 2013), variant level: 100 classes.
 
     CoOp uses the official split files rather than a ``split_zhou`` file:

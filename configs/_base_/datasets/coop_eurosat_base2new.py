@@ -1,0 +1,10 @@
+# EuroSAT (10 classes: 5 base / 5 new) in CoOp's layout and split,
+# base-to-new protocol as in coop_dtd_base2new.py.
+_base_ = ['./coop_dtd_base2new.py']
+
+dataset_type = 'CoOpEuroSAT'
+data_root = 'data/eurosat'
+
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+test_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))

@@ -1,0 +1,10 @@
+# OxfordFlowers (102 classes: 51 base / 51 new) in CoOp's layout and split,
+# base-to-new protocol as in coop_dtd_base2new.py.
+_base_ = ['./coop_dtd_base2new.py']
+
+dataset_type = 'CoOpOxfordFlowers'
+data_root = 'data/oxford_flowers'
+
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+test_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))

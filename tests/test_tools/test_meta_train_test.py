@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 # A sibling test module (pytest puts this folder on sys.path).
-from test_train_test import REPO, _free_port, _run
+from test_train_test import REPO, TORCHRUN, _run
 
 from mmprompt.datasets import make_procedural_dataset
 
@@ -95,8 +95,7 @@ def test_plot_tool_explains_a_work_dir_without_gap_values(tmp_path):
 
 def test_two_process_ddp_meta_training(data_root, tmp_path):
     work = str(tmp_path / 'ddp')
-    dist = ['-m', 'torch.distributed.run', '--nproc_per_node=2',
-            '--master_addr=127.0.0.1', f'--master_port={_free_port()}']
+    dist = TORCHRUN
     log = _run(dist + ['tools/train.py', META, '--work-dir', work,
                        '--launcher', 'pytorch'] +
                _options(data_root, **{'train_cfg.val_interval': 5,

@@ -4,7 +4,6 @@ import json
 import os
 import os.path as osp
 import re
-import socket
 import subprocess
 import sys
 
@@ -98,16 +97,15 @@ def test_resume_continues_exactly(data_root, tmp_path):
                                atol=0)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+# torchrun's standalone mode picks a free rendezvous port itself (choosing
+# one here and passing it leaves a window for another process to take it).
+TORCHRUN = ['-m', 'torch.distributed.run', '--standalone',
+            '--nproc_per_node=2']
 
 
 def test_two_process_cpu_ddp_trains_and_tests(data_root, tmp_path):
     work = str(tmp_path / 'ddp')
-    dist = ['-m', 'torch.distributed.run', '--nproc_per_node=2',
-            '--master_addr=127.0.0.1', f'--master_port={_free_port()}']
+    dist = TORCHRUN
     log = _run(dist + ['tools/train.py', CONFIG, '--work-dir', work,
                        '--launcher', 'pytorch'] + _options(data_root), REPO)
     assert 'gloo' in log

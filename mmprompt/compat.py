@@ -67,9 +67,20 @@ call is a no-op, and does nothing where it is not needed.
    drop ``persistent_workers`` from a config dict whose ``num_workers`` is 0
    or missing. No upstream mmengine issue found; open-mmlab/mmaction2#1202
    fixed the same failure in mmaction2 by defaulting the flag to ``False``.
+
+5. **"Did you mean" for unknown types** (:func:`_patch_registry_build`).
+   Not a compatibility fix but an error message: for a config ``type`` that
+   no registry knows (``type='CoOpEuroSat'``), mmengine's
+   ``build_from_cfg`` raises ``KeyError: 'CoOpEuroSat is not in the
+   mmprompt::dataset registry ...'``. The runner builds through mmengine's
+   root registries, so the shim wraps ``Registry.build`` and, for exactly
+   that error, appends the closest registered names of the whole registry
+   tree (mmengine, mmpretrain, mmprompt): ``Did you mean 'CoOpEuroSAT'?``.
+   Every other error passes through unchanged.
 """
 import contextlib
 import copy
+import difflib
 import functools
 import inspect
 import logging
@@ -280,11 +291,61 @@ def _patch_build_dataloader() -> None:
             _drop_useless_persistent_workers(original.__func__))
 
 
+# ---------------------------------------------------------------------------
+# 5. "Did you mean" for unknown types
+# ---------------------------------------------------------------------------
+def _registered_names(registry) -> set:
+    """Names in every registry of the tree ``registry`` belongs to."""
+    root = registry
+    while root.parent is not None:
+        root = root.parent
+    names, todo = set(), [root]
+    while todo:
+        node = todo.pop()
+        names.update(node.module_dict)
+        todo.extend(node.children.values())
+    return names
+
+
+def _suggest_close_names(build_fn: Callable) -> Callable:
+    """Wrap ``Registry.build`` to name the closest types of a missing one."""
+
+    @functools.wraps(build_fn)
+    def build(self, cfg, *args, **kwargs):
+        try:
+            return build_fn(self, cfg, *args, **kwargs)
+        except KeyError as err:
+            obj_type = cfg.get('type') if hasattr(cfg, 'get') else None
+            message = err.args[0] if err.args else ''
+            if not (isinstance(obj_type, str) and isinstance(message, str)
+                    and message.startswith(f'{obj_type} is not in the ')):
+                raise
+            names = _registered_names(self)
+            if obj_type in names:  # registered: the error is another one
+                raise
+            close = difflib.get_close_matches(
+                obj_type, sorted(names), n=3, cutoff=0.6)
+            if not close:
+                raise
+            names = ' or '.join(repr(name) for name in close)
+            raise KeyError(f'{message} Did you mean {names}?') from err
+
+    return _mark(build)
+
+
+def _patch_registry_build() -> None:
+    """Suggest registered names when a config names an unknown type."""
+    from mmengine.registry import Registry
+    if not _is_marked(Registry.build):
+        Registry.build = _suggest_close_names(Registry.build)
+
+
 _SHIMS = (
     _patch_local_checkpoint_loader,
     _patch_init_dist,
     _patch_cpu_ddp,
     _patch_build_dataloader,
+    _patch_registry_build,
 )
 
 

@@ -17,6 +17,7 @@ from mmengine.dist import utils as dist_utils
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel, MMDistributedDataParallel
 from mmengine.optim import OptimWrapper
+from mmengine.registry import DATASETS, DefaultScope, Registry
 from mmengine.runner import FlexibleRunner, Runner
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils import digit_version
@@ -78,13 +79,13 @@ class TestApplyCompatPatches(TestCase):
                      dist_utils._init_dist_pytorch,
                      dist_utils._init_dist_slurm,
                      MMDistributedDataParallel.__init__,
-                     Runner.__dict__['build_dataloader'])
+                     Runner.__dict__['build_dataloader'], Registry.build)
         apply_compat_patches()
         again = (CheckpointLoader._schemes[''],
                  dist_utils._init_dist_pytorch,
                  dist_utils._init_dist_slurm,
                  MMDistributedDataParallel.__init__,
-                 Runner.__dict__['build_dataloader'])
+                 Runner.__dict__['build_dataloader'], Registry.build)
         for before, after in zip(installed, again):
             self.assertIs(before, after)
         # Nothing is wrapped twice.
@@ -92,6 +93,7 @@ class TestApplyCompatPatches(TestCase):
             compat._is_marked(dist_utils._init_dist_pytorch.__wrapped__))
         self.assertFalse(
             compat._is_marked(MMDistributedDataParallel.__init__.__wrapped__))
+        self.assertFalse(compat._is_marked(Registry.build.__wrapped__))
 
     @skipIf(not TORCH_2_6, 'torch < 2.6 loads with weights_only=False')
     def test_load_mmengine_checkpoint(self):
@@ -192,3 +194,34 @@ class TestApplyCompatPatches(TestCase):
         # Without ``num_workers`` torch's default (0) applies.
         cfg.pop('num_workers')
         self.assertFalse(Runner.build_dataloader(cfg).persistent_workers)
+
+    def test_unknown_types_get_suggestions(self):
+        # Through mmengine's root registry, as the runner builds, and
+        # through mmprompt's child registry.
+        with DefaultScope.overwrite_default_scope('mmprompt'):
+            with self.assertRaisesRegex(
+                    KeyError, r"CoOpEuroSat is not in the mmprompt::dataset "
+                    r"registry.*Did you mean 'CoOpEuroSAT'\?"):
+                DATASETS.build(dict(type='CoOpEuroSat', data_root='x'))
+        from mmprompt.registry import MODELS
+        with self.assertRaisesRegex(
+                KeyError, r"Did you mean 'PromptClsHead' or "
+                r"'MetaPromptClsHead'"):
+            MODELS.build(dict(type='PromptClsHaed'))
+        # Nothing close: mmengine's error unchanged.
+        with self.assertRaises(KeyError) as ctx:
+            MODELS.build(dict(type='Zzzzqqqq'))
+        self.assertNotIn('Did you mean', str(ctx.exception))
+        # A KeyError raised inside a constructor is not touched.
+        toys = Registry('toy')
+
+        @toys.register_module()
+        class Boom:
+
+            def __init__(self):
+                raise KeyError('Boom is not in the constructor')
+
+        with self.assertRaises(KeyError) as ctx:
+            toys.build(dict(type='Boom'))
+        self.assertIn('Boom is not in the constructor', str(ctx.exception))
+        self.assertNotIn('Did you mean', str(ctx.exception))

@@ -127,3 +127,19 @@ def test_wnid_variants_keep_their_class_subset(type_, image_dir, tmp_path):
     assert data.metainfo['classes'] == (NAMES[1], NAMES[4], NAMES[5])
     assert len(data) == 6
     assert data.metainfo['template'] == 'a photo of a {}.'
+
+
+def test_imagenet_has_500_base_and_500_new_classes(tmp_path):
+    root = str(tmp_path / 'imagenet')
+    wnids = [f'n{i:08d}' for i in range(1000)]
+    _classnames(root, wnids, [f'class {i}' for i in range(1000)])
+    _folders(osp.join(root, 'images', 'train'), wnids, 2)
+    _folders(osp.join(root, 'images', 'val'), wnids, 1)
+    base = DATASETS.build(dict(type='CoOpImageNet', data_root=root,
+                               num_shots=1, subsample='base'))
+    assert len(base.metainfo['classes']) == len(base) == 500
+    assert base.metainfo['classes'][-1] == 'class 499'
+    new = DATASETS.build(dict(type='CoOpImageNet', data_root=root,
+                              split='test', subsample='new'))
+    assert new.metainfo['classes'][0] == 'class 500'
+    assert sorted(set(new.get_gt_labels())) == list(range(500))

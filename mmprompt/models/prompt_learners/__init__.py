@@ -2,5 +2,12 @@
 from .base import BasePromptLearner
 from .coop import CoOpPromptLearner
 from .handcrafted import HandcraftedPrompts
+from .initializers import (BasePromptInit, DiffSTPromptInit, PhrasePromptInit,
+                           RandomPromptInit, SameSTPromptInit,
+                           build_prompt_init)
 
-__all__ = ['BasePromptLearner', 'CoOpPromptLearner', 'HandcraftedPrompts']
+__all__ = [
+    'BasePromptLearner', 'CoOpPromptLearner', 'HandcraftedPrompts',
+    'BasePromptInit', 'PhrasePromptInit', 'RandomPromptInit',
+    'SameSTPromptInit', 'DiffSTPromptInit', 'build_prompt_init'
+]

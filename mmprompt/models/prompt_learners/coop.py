@@ -1,11 +1,12 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 
 from mmprompt.registry import MODELS
 from .base import BasePromptLearner
+from .initializers import PhrasePromptInit, RandomPromptInit, build_prompt_init
 
 
 @MODELS.register_module()
@@ -24,10 +25,12 @@ class CoOpPromptLearner(BasePromptLearner):
             size and initialise the context (not kept).
         n_ctx (int, optional): Number of context vectors ``M``. With a phrase
             init it defaults to the phrase's token count (and must equal it
-            if given); with random init it defaults to 16.
-        ctx_init (str, optional): Initialise the context from this phrase's
-            token embeddings (CoOp: ``'a photo of a'``), or ``None`` for
-            random ``N(0, init_std^2)``. Defaults to 'a photo of a'.
+            if given); otherwise it defaults to 16.
+        ctx_init (str | dict, optional): Initialise the context from this
+            phrase's token embeddings (CoOp: ``'a photo of a'``), ``None``
+            for random ``N(0, init_std^2)``, or a prompt initialiser config,
+            e.g. ``dict(type='DiffSTPromptInit', scale=0.1)`` (see
+            ``initializers.py``). Defaults to 'a photo of a'.
         class_specific (bool): One context per class (CoOp's CSC) instead of
             one shared context. Requires ``num_classes``; a phrase init is
             copied to every class. Defaults to False.
@@ -48,7 +51,7 @@ class CoOpPromptLearner(BasePromptLearner):
     def __init__(self,
                  text_encoder,
                  n_ctx: Optional[int] = None,
-                 ctx_init: Optional[str] = 'a photo of a',
+                 ctx_init: Union[str, dict, None] = 'a photo of a',
                  class_specific: bool = False,
                  num_classes: Optional[int] = None,
                  class_token_position: str = 'end',
@@ -64,24 +67,23 @@ class CoOpPromptLearner(BasePromptLearner):
                 'class_specific=True needs num_classes (the number of '
                 'training classes) to size one context per class.')
         width = text_encoder.width
-        if ctx_init:
-            ids = text_encoder.encode_words(ctx_init)
-            if n_ctx is not None and n_ctx != len(ids):
-                raise ValueError(
-                    f'n_ctx={n_ctx} but ctx_init={ctx_init!r} has {len(ids)} '
-                    'tokens; drop n_ctx or change the phrase.')
-            n_ctx = len(ids)
-            with torch.no_grad():
-                tokens = text_encoder.tokenize(ctx_init)
-                init = text_encoder.embed(tokens)[0, 1:1 + n_ctx].cpu()
-            ctx = init.clone().float()
+        init = build_prompt_init(
+            RandomPromptInit(init_std) if ctx_init is None else ctx_init)
+        implied = init.default_num_tokens(text_encoder)
+        if n_ctx is not None and implied is not None and n_ctx != implied:
+            raise ValueError(
+                f'n_ctx={n_ctx} but ctx_init={ctx_init!r} has {implied} '
+                'tokens; drop n_ctx or change the phrase.')
+        n_ctx = n_ctx or implied or 16
+        if isinstance(init, PhrasePromptInit):
+            ctx = init(text_encoder, n_ctx)  # copied to every class (CSC)
             if class_specific:
                 ctx = ctx.unsqueeze(0).repeat(num_classes, 1, 1)
-        else:
-            n_ctx = 16 if n_ctx is None else n_ctx
-            shape = (num_classes, n_ctx, width) if class_specific else (n_ctx,
-                                                                        width)
-            ctx = nn.init.normal_(torch.empty(shape), std=init_std)
+        else:  # one draw per token of every class
+            ctx = init(text_encoder,
+                       n_ctx * num_classes if class_specific else n_ctx)
+            if class_specific:
+                ctx = ctx.reshape(num_classes, n_ctx, width)
         self.ctx = nn.Parameter(ctx.to(text_encoder.device))
         self.n_ctx = n_ctx
         self.ctx_init = ctx_init

@@ -135,8 +135,12 @@ def test_protocol_configs_of_every_dataset(name):
             assert few.train_dataloader.dataset.subsample == 'all'
             assert few.train_dataloader.dataset.num_shots == 16
             epochs = 50 if name == 'imagenet' else 200
-            assert few.train_cfg.max_epochs == epochs
-            assert few.param_scheduler[1].T_max == epochs
+            for cfg in (b2n, few):
+                assert cfg.train_cfg.max_epochs == epochs
+                assert cfg.param_scheduler[1].T_max == epochs
+                # ImageNet's val split is its test split: no validation.
+                assert (cfg.val_dataloader is None) is (name == 'imagenet')
+                assert (cfg.val_cfg is None) is (name == 'imagenet')
         else:
             assert b2n.train_dataloader is None
     assert registry.DATASETS.get(test.type) is not None

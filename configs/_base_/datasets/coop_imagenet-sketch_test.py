@@ -1,13 +1,6 @@
-# ImageNet-Sketch (1000 classes), test only: the domain-generalisation target
-# of prompts trained on ImageNet (top-1 over its classes, ImageNet's template).
-_base_ = ['./coop_imagenet_fewshot.py']
+# ImageNet-Sketch (1000 classes), test only: a domain-generalisation target
+# of prompts trained on ImageNet (see coop_imagenetv2_test.py).
+_base_ = ['./coop_imagenetv2_test.py']
 
-dataset_type = 'CoOpImageNetSketch'
-data_root = 'data/imagenet-sketch'
-
-train_dataloader = None
-val_dataloader = None
-val_evaluator = None
 test_dataloader = dict(
-    dataset=dict(
-        type=dataset_type, data_root=data_root, split='test', num_shots=-1))
+    dataset=dict(type='CoOpImageNetSketch', data_root='data/imagenet-sketch'))

@@ -1,9 +1,8 @@
-# ImageNet, few-shot protocol: K shots (num_shots, default 16) of
-# every class for training, top-1 over all classes on the whole test split.
+# ImageNet, few-shot protocol: K shots (num_shots, default 16) of every class
+# for training, top-1 over all classes on the test split (no validation, see
+# coop_imagenet_base2new.py).
 _base_ = ['./coop_imagenet_base2new.py']
 
 train_dataloader = dict(dataset=dict(subsample='all'))
-val_dataloader = dict(dataset=dict(subsample='all'))
 test_dataloader = dict(dataset=dict(subsample='all'))
-val_evaluator = dict(_delete_=True, type='Accuracy', topk=(1, ))
 test_evaluator = dict(_delete_=True, type='Accuracy', topk=(1, ))

@@ -1,14 +1,12 @@
-# ImageNetV2 matched-frequency (1000 classes), test only: the
+# ImageNetV2 matched-frequency (1000 classes), test only: a
 # domain-generalisation target of prompts trained on ImageNet (top-1 over its
-# classes, ImageNet's template).
+# classes, ImageNet's template). The other targets inherit this file.
 _base_ = ['./coop_imagenet_fewshot.py']
 
 dataset_type = 'CoOpImageNetV2'
 data_root = 'data/imagenetv2'
 
 train_dataloader = None
-val_dataloader = None
-val_evaluator = None
 test_dataloader = dict(
     dataset=dict(
         type=dataset_type, data_root=data_root, split='test', num_shots=-1))

@@ -1,5 +1,6 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """Every config in configs/ loads, names registered types and builds."""
+import functools
 import glob
 import os.path as osp
 
@@ -8,6 +9,7 @@ import torch
 from mmengine.config import Config
 
 from mmprompt import registry
+from mmprompt.models.clip import open_clip_adapter
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -20,6 +22,21 @@ REGISTRIES = [
     registry.VISBACKENDS, registry.LOOPS, registry.WEIGHT_INITIALIZERS
 ]
 _BUILT = {}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _shared_clip():
+    """One random-weight CLIP per architecture for all configs.
+
+    The towers are frozen, so models built from many configs may share
+    them; only the prompt learners are built per model config.
+    """
+    original = open_clip_adapter.build_open_clip
+    open_clip_adapter.build_open_clip = functools.lru_cache(maxsize=None)(
+        lambda name, pretrained=None, cache_dir=None, **kwargs: original(
+            name, pretrained, cache_dir, **kwargs))
+    yield
+    open_clip_adapter.build_open_clip = original
 
 
 def _types(node):
@@ -61,22 +78,24 @@ def test_config_builds(path):
         model_cfg.neck.pop('init_cfg')
         model_cfg.head.text_encoder.pretrained = None
     key = repr(model_cfg.to_dict())
-    if key not in _BUILT:  # many configs share a model: build it once
-        _BUILT[key] = registry.MODELS.build(model_cfg)
+    if key not in _BUILT:  # many configs share a model: build and run once
+        _BUILT[key] = model = registry.MODELS.build(model_cfg)
+        model.head.set_class_names(['banded', 'dotted'], '{} texture.')
+        size = {'mmprompt-tiny': 32, 'mmprompt-tinyclip': 64}.get(
+            model_cfg.backbone.get('model_name'), 224)
+        with torch.no_grad():
+            logits = model(torch.randn(1, 3, size, size), mode='tensor')
+        assert logits.shape == (1, 2)
     model = _BUILT[key]
-    model.head.set_class_names(['banded', 'dotted'], template='{} texture.')
-    size = {'mmprompt-tiny': 32, 'mmprompt-tinyclip': 64}.get(
-        model_cfg.backbone.get('model_name'), 224)
-    with torch.no_grad():
-        logits = model(torch.randn(1, 3, size, size), mode='tensor')
-    assert logits.shape == (1, 2)
     trainable = {
         n.split('.')[1]
         for n, p in model.named_parameters() if p.requires_grad
     }
     # CLIP stays frozen: only prompts (and the meta method's fusion) train.
     expected = {'zeroshot': set(), 'coop': {'prompt_learner'},
-                'meta': {'prompt_learner', 'fusion'}}
+                'meta': {'prompt_learner', 'fusion'},
+                'maple': {'prompt_learner'}, 'ivlp': {'prompt_learner'},
+                'vpt': {'prompt_learner'}, 'dapt': {'prompt_learner'}}
     method = osp.basename(osp.dirname(path))
     assert trainable == expected[method]
     assert all(p.requires_grad is (n.split('.')[1] in expected[method])
@@ -153,3 +172,88 @@ def test_domain_generalisation_targets_are_test_only(name):
         assert cfg.train_dataloader is None and cfg.val_dataloader is None
         assert cfg.test_dataloader.dataset.type.startswith('CoOpImageNet')
         assert cfg.test_evaluator.type == 'Accuracy'
+
+
+def _schedule(cfg):
+    optimizer = cfg.optim_wrapper.optimizer
+    return (cfg.train_dataloader.batch_size, cfg.train_cfg.max_epochs,
+            cfg.param_scheduler[1].T_max, optimizer.type, optimizer.lr,
+            optimizer.momentum, optimizer.weight_decay)
+
+
+@pytest.mark.parametrize('name', BENCHMARK)
+def test_deep_prompt_configs_have_the_official_settings(name):
+    learners = {
+        'maple': ('maple', 'MaPLePromptLearner', 0.0035, dict(
+            n_ctx=2, ctx_init='a photo of a', depth=9)),
+        'ivlp': ('ivlp', 'IVLPPromptLearner', 0.0035, dict(
+            n_ctx=2, n_vision_ctx=2, ctx_init='a photo of a', depth=12)),
+        'vpt': ('vpt-deep', 'VPTDeepPromptLearner', 0.0025, dict(
+            n_vision_ctx=8, depth=12, phrase='a photo of a')),
+    }
+    for method, (stem, learner, lr, options) in learners.items():
+        cfg = _cfg(method, f'{stem}_vitb16_{name}.py')
+        assert cfg.model.type == 'VLPromptClassifier'
+        prompts = cfg.model.head.prompt_learner
+        assert prompts.type == learner
+        assert {k: prompts[k] for k in options} == options
+        assert _schedule(cfg) == (4, 5, 5, 'SGD', lr, 0.9, 5e-4)
+        dataset = cfg.train_dataloader.dataset
+        assert (dataset.num_shots, dataset.subsample) == (16, 'base')
+        assert (cfg.val_cfg is None) is (name == 'imagenet')
+
+
+def test_maple_cross_dataset_source_and_targets_share_the_model():
+    source = _cfg('maple', 'maple-xd_vitb16_imagenet.py')
+    assert source.model.head.prompt_learner.depth == 3
+    assert _schedule(source) == (4, 2, 2, 'SGD', 0.0026, 0.9, 5e-4)
+    assert source.train_dataloader.dataset.subsample == 'all'
+    for name in BENCHMARK[1:] + VARIANTS:
+        target = _cfg('maple', f'maple-xd_vitb16_{name}.py')
+        assert target.model == source.model
+        assert target.test_evaluator.type == 'Accuracy'
+        assert target.test_dataloader.dataset.subsample in ('all', None) \
+            or 'subsample' not in target.test_dataloader.dataset
+
+
+#: DAPT's official (lr, beta_v, beta_t) per dataset.
+DAPT = {
+    'caltech101': (0.2, 10, 0.01), 'dtd': (20, 100, 0.01),
+    'eurosat': (20, 100, 10), 'fgvc-aircraft': (2, 100, 0.01),
+    'food101': (20, 10, 0.01), 'imagenet': (2, 0.01, 0.01),
+    'oxford-flowers': (0.002, 10, 0.01), 'oxford-pets': (0.02, 10, 0.1),
+    'stanford-cars': (0.002, 100, 0.1), 'sun397': (20, 100, 0.01),
+    'ucf101': (20, 0.1, 0.1)
+}
+DAPT_EPOCHS = {1: 50, 2: 100, 4: 100, 8: 200, 16: 200}
+
+
+@pytest.mark.parametrize('name', BENCHMARK)
+def test_dapt_configs_have_the_official_settings(name):
+    lr, beta_v, beta_t = DAPT[name]
+    for shots, epochs in DAPT_EPOCHS.items():
+        cfg = _cfg('dapt', f'dapt_vitb16_{name}_{shots}shot.py')
+        epochs = 50 if name == 'imagenet' else epochs
+        assert _schedule(cfg) == (32, epochs, epochs, 'SGD', lr, 0.9, 5e-4)
+        head = cfg.model.head
+        assert (head.type, head.prompt_learner.type) == ('DAPTHead',
+                                                         'DAPTPromptLearner')
+        assert (head.loss_intra.loss_weight,
+                head.loss_inter.loss_weight) == (beta_v, beta_t)
+        assert (head.prompt_learner.n_ctx, head.prompt_learner.n_vision_ctx,
+                head.prompt_learner.ctx_init) == (16, 16, None)
+        dataset = cfg.train_dataloader.dataset
+        assert (dataset.num_shots, dataset.subsample) == (shots, 'all')
+        assert cfg.test_evaluator.type == 'Accuracy'
+        assert 'ClassPrototypeHook' in [h.type for h in cfg.custom_hooks]
+        assert (cfg.val_cfg is None) is (name == 'imagenet')
+        if name not in ('eurosat', 'oxford-pets'):
+            continue
+        for init, kind in (('same-st', 'SameSTPromptInit'),
+                           ('diff-st', 'DiffSTPromptInit')):
+            variant = _cfg('dapt', f'dapt-{init}_vitb16_{name}_{shots}shot.py')
+            assert variant.model.head.prompt_learner.pop('ctx_init') == dict(
+                type=kind, scale=0.1, noise='unit')
+            cfg.model.head.prompt_learner.pop('ctx_init')
+            assert variant.model == cfg.model
+            assert variant.train_dataloader == cfg.train_dataloader

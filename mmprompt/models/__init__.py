@@ -1,4 +1,5 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
+from .classifiers import *  # noqa: F401,F403
 from .clip import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403

@@ -37,3 +37,48 @@ def test_kl_loss_module_weights_and_checks():
         loss(p, torch.randn(3, 5))
     with pytest.raises(ValueError, match="reduction must be one of"):
         MODELS.build(dict(type='KLDivergenceLoss', reduction='batchmean'))
+
+
+def test_dapt_intra_loss_by_hand():
+    from mmprompt.models.losses import dapt_intra_loss
+    feats = torch.tensor([[1., 0.], [0.6, 0.8]], requires_grad=True)
+    protos = torch.tensor([[0.5, 0.5], [0., 0.9]])
+    # rows: (1-.5)^2 + (0-.5)^2 = .5 ; (.6-0)^2 + (.8-.9)^2 = .37
+    loss = dapt_intra_loss(feats, protos, torch.tensor([0, 1]))
+    assert loss.item() == pytest.approx((0.5 + 0.37) / 4)
+    weighted = MODELS.build(dict(type='DAPTIntraLoss', loss_weight=10.))
+    assert weighted(feats, protos, torch.tensor([0, 1])).item() == \
+        pytest.approx(10 * (0.5 + 0.37) / 4)
+    loss.backward()
+    torch.testing.assert_close(
+        feats.grad, 2 * (feats - protos).detach() / 4)
+    with pytest.raises(ValueError, match='label 7 but only 2 prototypes'):
+        dapt_intra_loss(feats, protos, torch.tensor([0, 7]))
+    with pytest.raises(ValueError, match=r'must be \(B, D\) and \(C, D\)'):
+        dapt_intra_loss(feats, torch.zeros(2, 3), torch.tensor([0, 1]))
+
+
+def test_dapt_inter_loss_by_hand():
+    import math
+
+    from mmprompt.models.losses import dapt_inter_loss
+    t = torch.tensor([[1., 0.], [0., 1.], [-1., 0.]], requires_grad=True)
+    # squared distances: (0,1) 2, (0,2) 4, (1,2) 2
+    expected = (2 * math.exp(-4) + math.exp(-8)) / 3
+    loss = dapt_inter_loss(t)
+    assert loss.item() == pytest.approx(expected)
+    weighted = MODELS.build(dict(type='DAPTInterLoss', loss_weight=0.1))
+    assert weighted(t).item() == pytest.approx(0.1 * expected)
+    loss.backward()
+    assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+    # Identical classes: loss 1 and finite gradients.
+    same = torch.tensor([[0.6, 0.8], [0.6, 0.8]], requires_grad=True)
+    out = dapt_inter_loss(same)
+    out.backward()
+    assert out.item() == pytest.approx(1.0)
+    assert torch.isfinite(same.grad).all()
+    # Moving two classes apart lowers the loss.
+    closer = torch.tensor([[1., 0.], [0.8, 0.6]])
+    assert dapt_inter_loss(t.detach()) < dapt_inter_loss(closer)
+    with pytest.raises(ValueError, match='at least 2 classes'):
+        dapt_inter_loss(torch.ones(1, 4))

@@ -1,9 +1,11 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 from .class_names import SetClassNamesHook
+from .class_prototypes import (ClassPrototypeHook, class_prototypes,
+                               seeded_global_rngs)
 from .epoch_seed import EpochSeedHook, epoch_seed
 from .meta_gap_monitor import GAP_KEYS, MetaGapMonitorHook
 
 __all__ = [
     'SetClassNamesHook', 'EpochSeedHook', 'epoch_seed', 'MetaGapMonitorHook',
-    'GAP_KEYS'
+    'GAP_KEYS', 'ClassPrototypeHook', 'class_prototypes', 'seeded_global_rngs'
 ]

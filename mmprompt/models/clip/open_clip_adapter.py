@@ -7,11 +7,17 @@ two frozen towers the prompt learners work with:
 
 * :class:`OpenCLIPImageEncoder`, an mmpretrain-style backbone returning
   CLIP-space image features, with an explicit token-level forward
-  (``embed`` -> ``blocks`` -> ``pool``) so that prompt tokens can later be
-  inserted or replaced at chosen layers without forking open_clip;
+  (``embed`` -> ``blocks`` -> ``pool``) that takes :class:`VisualPrompts`:
+  prompt tokens inserted into the input sequence and, for deep prompts,
+  replaced before chosen blocks, without forking open_clip;
 * :class:`OpenCLIPTextEncoder`, which takes *token embeddings* (so soft
-  prompts can be fed in) and returns the projected EOT features, running the
-  transformer only on the first ``max(EOT) + 1`` positions.
+  prompts can be fed in) and optional deep prompts that replace the context
+  positions before chosen blocks, and returns the projected EOT features,
+  running the transformer only on the first ``max(EOT) + 1`` positions.
+
+Prompt injection is this one mechanism for every method (MaPLe, IVLP,
+VPT-deep, DAPT); with no prompts both towers compute exactly open_clip's
+``encode_image`` / ``encode_text``.
 
 Both towers are frozen by default and then keep their weights out of
 checkpoints (see :class:`FrozenCLIPTower`).
@@ -21,7 +27,8 @@ import os
 import os.path as osp
 import socket
 import threading
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
 import torch
 import torch.nn as nn
@@ -230,6 +237,60 @@ def build_open_clip(model_name: str,
     return model.eval()
 
 
+#: Where visual prompt tokens enter a vision transformer's input sequence.
+VISION_PROMPT_POSITIONS = ('append', 'after_cls')
+
+
+class VisualPrompts(NamedTuple):
+    """Prompt tokens for the layers of a vision transformer.
+
+    Attributes:
+        tokens (Sequence[torch.Tensor | None]): ``tokens[0]`` is inserted
+            into the input sequence; ``tokens[i]`` (``i >= 1``) replaces the
+            prompt tokens (the outputs of block ``i - 1`` at the prompt
+            positions) before block ``i``. ``None`` or a shorter list keeps
+            the previous layer's outputs there (shallow prompts: one entry).
+            Each is ``(P, width)``, shared by the batch, or ``(B, P, width)``.
+        position (str): ``'append'``: after the patch tokens, with
+            ``ln_pre`` applied to them (MaPLe, IVLP and VPT in the MaPLe
+            code base append after the positional embedding and before
+            ``ln_pre``; ``ln_pre`` acts per token, so this is the same);
+            ``'after_cls'``: right after the CLS token, after ``ln_pre``
+            (DAPT, VPT's paper). Defaults to 'append'.
+    """
+    tokens: Sequence[Optional[torch.Tensor]]
+    position: str = 'append'
+
+
+def _expand(prompt: torch.Tensor, batch: int,
+            like: torch.Tensor) -> torch.Tensor:
+    """``(P, D)`` or ``(B, P, D)`` prompts -> ``(B, P, D)`` like ``like``."""
+    prompt = prompt.to(like.dtype)
+    if prompt.dim() == 2:
+        prompt = prompt.unsqueeze(0).expand(batch, -1, -1)
+    return prompt
+
+
+def _run_blocks(transformer: nn.Module,
+                x: torch.Tensor,
+                attn_mask: Optional[torch.Tensor] = None,
+                inject: Optional[Callable] = None) -> torch.Tensor:
+    """Run open_clip's residual blocks on batch-first tokens ``(N, L, D)``.
+
+    ``inject(i, x)`` may edit the batch-first tokens before block ``i >= 1``
+    (deep prompts). Without it this is ``transformer(x, attn_mask)``.
+    """
+    seq_first = not transformer.batch_first
+    if seq_first:
+        x = x.transpose(0, 1)
+    for i, block in enumerate(transformer.resblocks):
+        if i and inject is not None:
+            x = inject(i, x.transpose(0, 1)).transpose(
+                0, 1) if seq_first else inject(i, x)
+        x = block(x, attn_mask=attn_mask)
+    return x.transpose(0, 1) if seq_first else x
+
+
 class FrozenCLIPTower(BaseModule):
     """Base of the two towers: freezing and kilobyte checkpoints.
 
@@ -333,20 +394,86 @@ class OpenCLIPImageEncoder(FrozenCLIPTower):
                                  open_clip.transformer.VisionTransformer)
         self._freeze()
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Images ``(B, 3, H, W)`` -> tokens ``(B, 1 + N, width)``."""
-        return self.visual._embeds(x)
+    def _require_vit(self):
+        if not self.is_vit:
+            raise NotImplementedError(
+                f'Visual prompts need a vision transformer, but the image '
+                f'tower of {self.model_name!r} is a '
+                f'{type(self.visual).__name__}; use a text-only prompt '
+                'method (CoOp, ...) with it.')
 
-    def blocks(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Run the residual blocks; override point for deep prompts."""
-        transformer = self.visual.transformer
-        if not transformer.batch_first:
-            tokens = tokens.transpose(0, 1)
-        for block in transformer.resblocks:
-            tokens = block(tokens)
-        if not transformer.batch_first:
-            tokens = tokens.transpose(0, 1)
-        return tokens
+    @property
+    def width(self) -> int:
+        """Token width of the vision transformer."""
+        self._require_vit()
+        return self.visual.transformer.width
+
+    @property
+    def num_layers(self) -> int:
+        """Number of residual blocks of the vision transformer."""
+        self._require_vit()
+        return len(self.visual.transformer.resblocks)
+
+    @property
+    def patch_size(self) -> Tuple[int, int]:
+        """Patch size ``(h, w)`` of the vision transformer."""
+        self._require_vit()
+        return tuple(self.visual.patch_size)
+
+    def _check_prompts(self, prompts: VisualPrompts):
+        self._require_vit()
+        if prompts.position not in VISION_PROMPT_POSITIONS:
+            raise ValueError(
+                f'Visual prompt position {prompts.position!r} is unknown; '
+                f'choose one of {VISION_PROMPT_POSITIONS}.')
+        if not prompts.tokens or prompts.tokens[0] is None:
+            raise ValueError('VisualPrompts.tokens[0] (the prompts inserted '
+                             'into the input) is missing.')
+        if len(prompts.tokens) > self.num_layers:
+            raise ValueError(
+                f'{len(prompts.tokens)} layers of visual prompts but the '
+                f'vision transformer of {self.model_name!r} has '
+                f'{self.num_layers} blocks; lower the prompt depth.')
+        for i, tokens in enumerate(prompts.tokens):
+            if tokens is not None and tokens.shape[-1] != self.width:
+                raise ValueError(
+                    f'Visual prompts of layer {i} have width '
+                    f'{tokens.shape[-1]} but the vision transformer of '
+                    f'{self.model_name!r} has width {self.width}.')
+
+    def embed(self,
+              x: torch.Tensor,
+              prompts: Optional[VisualPrompts] = None) -> torch.Tensor:
+        """Images ``(B, 3, H, W)`` -> tokens ``(B, 1 + N [+ P], width)``.
+
+        With ``prompts``, ``prompts.tokens[0]`` is inserted at
+        ``prompts.position`` (see :class:`VisualPrompts`).
+        """
+        tokens = self.visual._embeds(x)
+        if prompts is None:
+            return tokens
+        first = _expand(prompts.tokens[0], tokens.shape[0], tokens)
+        if prompts.position == 'append':
+            return torch.cat([tokens, self.visual.ln_pre(first)], dim=1)
+        return torch.cat([tokens[:, :1], first, tokens[:, 1:]], dim=1)
+
+    def blocks(self,
+               tokens: torch.Tensor,
+               prompts: Optional[VisualPrompts] = None) -> torch.Tensor:
+        """Run the residual blocks, replacing deep prompts before each."""
+        if prompts is None or len(prompts.tokens) < 2:
+            return _run_blocks(self.visual.transformer, tokens)
+        num = prompts.tokens[0].shape[-2]
+
+        def inject(i, x):
+            if i >= len(prompts.tokens) or prompts.tokens[i] is None:
+                return x
+            new = _expand(prompts.tokens[i], x.shape[0], x)
+            if prompts.position == 'append':
+                return torch.cat([x[:, :x.shape[1] - num], new], dim=1)
+            return torch.cat([x[:, :1], new, x[:, 1 + num:]], dim=1)
+
+        return _run_blocks(self.visual.transformer, tokens, inject=inject)
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         """Tokens -> projected image features ``(B, embed_dim)``."""
@@ -355,10 +482,16 @@ class OpenCLIPImageEncoder(FrozenCLIPTower):
             pooled = pooled @ self.visual.proj
         return pooled
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor]:
-        if not self.is_vit:
+    def forward(
+            self,
+            x: torch.Tensor,
+            prompts: Optional[VisualPrompts] = None) -> Tuple[torch.Tensor]:
+        """Images (and optional visual prompts) -> ``(features, )``."""
+        if prompts is not None:
+            self._check_prompts(prompts)
+        elif not self.is_vit:
             return (self.visual(x), )
-        return (self.pool(self.blocks(self.embed(x))), )
+        return (self.pool(self.blocks(self.embed(x, prompts), prompts)), )
 
 
 @MODELS.register_module()
@@ -467,8 +600,30 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
         """Token ids -> token embeddings ``(N, L, width)``."""
         return self.token_embedding(tokens.to(self.device))
 
-    def forward(self, embeddings: torch.Tensor,
-                tokens: torch.Tensor) -> torch.Tensor:
+    def forward(
+            self,
+            embeddings: torch.Tensor,
+            tokens: torch.Tensor,
+            deep_prompts: Optional[Sequence[torch.Tensor]] = None
+    ) -> torch.Tensor:
+        """Token embeddings -> projected EOT features ``(N, embed_dim)``.
+
+        Args:
+            embeddings (torch.Tensor): ``(N, L, width)`` token embeddings
+                (with the learned context already in them).
+            tokens (torch.Tensor): ``(N, L')`` token ids (for the EOT).
+            deep_prompts (Sequence[torch.Tensor], optional): Deep text
+                prompts: ``deep_prompts[j]`` (``(P, width)``) replaces
+                positions ``1 .. P`` (the context after the start token)
+                before block ``j + 1`` (MaPLe, IVLP). Defaults to None.
+        """
+        deep_prompts = list(deep_prompts or [])
+        if len(deep_prompts) >= len(self.transformer.resblocks):
+            raise ValueError(
+                f'{len(deep_prompts)} layers of deep text prompts (plus the '
+                'input context) but the text transformer of '
+                f'{self.model_name!r} has {len(self.transformer.resblocks)} '
+                'blocks; lower the prompt depth.')
         eot = tokens.argmax(dim=-1)
         last = int(eot.max())
         if embeddings.shape[1] <= last:
@@ -485,7 +640,15 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
         mask = self.attn_mask
         if mask is not None:
             mask = mask[:length, :length]
-        x = self.transformer(x, attn_mask=mask)
+
+        def inject(i, x):
+            if i > len(deep_prompts) or deep_prompts[i - 1] is None:
+                return x
+            new = _expand(deep_prompts[i - 1], x.shape[0], x)
+            return torch.cat([x[:, :1], new, x[:, 1 + new.shape[1]:]], dim=1)
+
+        x = _run_blocks(self.transformer, x, mask,
+                        inject if deep_prompts else None)
         x = self.ln_final(x)
         x = x[torch.arange(x.shape[0], device=x.device), eot]
         if isinstance(self.text_projection, nn.Linear):

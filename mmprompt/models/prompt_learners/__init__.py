@@ -5,9 +5,14 @@ from .handcrafted import HandcraftedPrompts
 from .initializers import (BasePromptInit, DiffSTPromptInit, PhrasePromptInit,
                            RandomPromptInit, SameSTPromptInit,
                            build_prompt_init)
+from .vl_prompts import (DAPTPromptLearner, IVLPPromptLearner,
+                         MaPLePromptLearner, VLPromptLearner,
+                         VPTDeepPromptLearner)
 
 __all__ = [
     'BasePromptLearner', 'CoOpPromptLearner', 'HandcraftedPrompts',
     'BasePromptInit', 'PhrasePromptInit', 'RandomPromptInit',
-    'SameSTPromptInit', 'DiffSTPromptInit', 'build_prompt_init'
+    'SameSTPromptInit', 'DiffSTPromptInit', 'build_prompt_init',
+    'VLPromptLearner', 'MaPLePromptLearner', 'IVLPPromptLearner',
+    'VPTDeepPromptLearner', 'DAPTPromptLearner'
 ]

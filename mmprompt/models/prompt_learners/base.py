@@ -22,6 +22,10 @@ class BasePromptLearner(BaseModule):
 
     Subclasses that take a ``text_encoder`` constructor argument receive the
     head's encoder there (to size and initialise their parameters).
+
+    Learners that also prompt the image encoder (MaPLe, IVLP, VPT, DAPT)
+    override :meth:`bind_image_encoder` and :meth:`visual_prompts`;
+    ``VLPromptClassifier`` calls them. Text-only learners keep the defaults.
     """
 
     def __init__(self, init_cfg: Optional[dict] = None):
@@ -54,6 +58,13 @@ class BasePromptLearner(BaseModule):
     def forward(self, text_encoder) -> torch.Tensor:
         """Class text features ``(num_classes, embed_dim)``."""
         raise NotImplementedError
+
+    def bind_image_encoder(self, image_encoder) -> None:
+        """Size visual prompts for the backbone (text-only: nothing)."""
+
+    def visual_prompts(self):
+        """Prompts for the image encoder (``VisualPrompts``) or None."""
+        return None
 
     def _check_bound(self):
         if self.classnames is None:

@@ -70,12 +70,11 @@ class CoOpPromptLearner(BasePromptLearner):
         init = build_prompt_init(
             RandomPromptInit(init_std) if ctx_init is None else ctx_init)
         implied = init.default_num_tokens(text_encoder)
-        if n_ctx is not None and implied is not None and n_ctx != implied:
-            raise ValueError(
-                f'n_ctx={n_ctx} but ctx_init={ctx_init!r} has {implied} '
-                'tokens; drop n_ctx or change the phrase.')
-        n_ctx = n_ctx or implied or 16
-        if isinstance(init, PhrasePromptInit):
+        self._check_n_ctx(n_ctx, implied, ctx_init)
+        n_ctx = n_ctx if n_ctx is not None else (implied or 16)
+        if n_ctx == 0:
+            ctx = None
+        elif isinstance(init, PhrasePromptInit):
             ctx = init(text_encoder, n_ctx)  # copied to every class (CSC)
             if class_specific:
                 ctx = ctx.unsqueeze(0).repeat(num_classes, 1, 1)
@@ -84,15 +83,31 @@ class CoOpPromptLearner(BasePromptLearner):
                        n_ctx * num_classes if class_specific else n_ctx)
             if class_specific:
                 ctx = ctx.reshape(num_classes, n_ctx, width)
-        self.ctx = nn.Parameter(ctx.to(text_encoder.device))
+        self.ctx = None if ctx is None else nn.Parameter(
+            ctx.to(text_encoder.device))
         self.n_ctx = n_ctx
         self.ctx_init = ctx_init
+        # A phrase init is written into the prompt text; its first n_ctx
+        # tokens are then replaced by the context (the rest stays text).
+        self.phrase = init.phrase if isinstance(init,
+                                                PhrasePromptInit) else None
         self.class_specific = class_specific
         self.class_token_position = class_token_position
         self.tokens = None
         self.prefix = None
         self.suffix = None
         self.name_lens = None
+
+    def _check_n_ctx(self, n_ctx: Optional[int], implied: Optional[int],
+                     ctx_init) -> None:
+        """CoOp: a phrase init fixes the number of context vectors."""
+        if n_ctx is not None and n_ctx < 1:
+            raise ValueError(f'n_ctx={n_ctx}: CoOp needs at least one '
+                             'context vector.')
+        if n_ctx is not None and implied is not None and n_ctx != implied:
+            raise ValueError(
+                f'n_ctx={n_ctx} but ctx_init={ctx_init!r} has {implied} '
+                'tokens; drop n_ctx or change the phrase.')
 
     def set_class_names(self,
                         classnames: Sequence[str],
@@ -105,10 +120,10 @@ class CoOpPromptLearner(BasePromptLearner):
                 'class-specific prompts only serve the classes they were '
                 'trained on (use class_specific=False to transfer).')
         names = [self.prompt_name(n) for n in classnames]
-        placeholder = ' '.join(['X'] * self.n_ctx)
+        lead = self.phrase or ' '.join(['X'] * self.n_ctx)
         with torch.no_grad():
             tokens = text_encoder.tokenize(
-                [f'{placeholder} {name}.' for name in names])
+                [f'{lead} {name}.'.lstrip() for name in names])
             length = int(tokens.argmax(dim=-1).max()) + 1
             tokens = tokens[:, :length]
             embedding = text_encoder.embed(tokens).detach()
@@ -156,7 +171,8 @@ class CoOpPromptLearner(BasePromptLearner):
                               strict, missing_keys, unexpected_keys,
                               error_msgs):
         key = prefix + 'ctx'
-        if key in state_dict and state_dict[key].shape != self.ctx.shape:
+        if key in state_dict and self.ctx is not None and \
+                state_dict[key].shape != self.ctx.shape:
             raise ValueError(
                 f'Checkpoint context {key!r} has shape '
                 f'{tuple(state_dict[key].shape)} but this '

@@ -41,6 +41,9 @@ class BasePromptInit:
 class PhrasePromptInit(BasePromptInit):
     """The token embeddings of ``phrase`` (without start/end tokens).
 
+    Fewer tokens than the phrase has give its first ones (MaPLe learns
+    "a photo" of "a photo of a").
+
     Args:
         phrase (str): The phrase. Defaults to 'a photo of a'.
     """
@@ -56,14 +59,14 @@ class PhrasePromptInit(BasePromptInit):
 
     def __call__(self, text_encoder, num_tokens: int) -> torch.Tensor:
         count = self.default_num_tokens(text_encoder)
-        if num_tokens != count:
+        if num_tokens > count:
             raise ValueError(
                 f'PhrasePromptInit: {num_tokens} tokens requested but the '
                 f'phrase {self.phrase!r} has {count}; drop n_ctx or change '
                 'the phrase.')
         with torch.no_grad():
             tokens = text_encoder.tokenize(self.phrase)
-            embeds = text_encoder.embed(tokens)[0, 1:1 + count]
+            embeds = text_encoder.embed(tokens)[0, 1:1 + num_tokens]
         return embeds.detach().float().cpu().clone()
 
 

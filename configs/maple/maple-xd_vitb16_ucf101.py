@@ -1,0 +1,7 @@
+# Cross-dataset target: MaPLe trained on ImageNet (maple-xd_vitb16_imagenet.py)
+# tested on all UCF101 classes (top-1).
+_base_ = [
+    '../_base_/models/maple-xd_vitb16.py',
+    '../_base_/datasets/coop_ucf101_fewshot.py',
+    '../_base_/default_runtime.py',
+]

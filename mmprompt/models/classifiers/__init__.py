@@ -1,0 +1,4 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+from .vl_prompt_classifier import VLPromptClassifier
+
+__all__ = ['VLPromptClassifier']

@@ -1,0 +1,56 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+from typing import Optional
+
+import torch
+from mmpretrain.models.classifiers import ImageClassifier
+
+from mmprompt.registry import MODELS
+
+
+@MODELS.register_module()
+class VLPromptClassifier(ImageClassifier):
+    """An ``ImageClassifier`` whose head also prompts the image encoder.
+
+    For methods with prompts in both towers (MaPLe, IVLP, VPT-deep, DAPT):
+    the head's prompt learner is bound to the backbone when the model is
+    built (so it can size its visual prompts), and every forward passes the
+    learner's :meth:`visual_prompts` to the backbone
+    (``OpenCLIPImageEncoder``). Everything else (losses, predictions,
+    data preprocessing) is mmpretrain's ``ImageClassifier``; with a
+    text-only prompt learner it behaves exactly like it.
+
+    Args:
+        backbone (dict): An ``OpenCLIPImageEncoder`` config.
+        head (dict): A ``PromptClsHead`` (or subclass) config.
+        **kwargs: Other ``ImageClassifier`` arguments (``neck``,
+            ``data_preprocessor``, ``train_cfg``, ``init_cfg``).
+    """
+
+    def __init__(self, backbone: dict, head: dict, **kwargs):
+        super().__init__(backbone=backbone, head=head, **kwargs)
+        if not hasattr(self.head, 'prompt_learner'):
+            raise TypeError(
+                f'VLPromptClassifier needs a head with a prompt_learner '
+                f'(e.g. PromptClsHead), not {type(self.head).__name__}.')
+        self.head.prompt_learner.bind_image_encoder(self.backbone)
+
+    def extract_feat(self,
+                     inputs: torch.Tensor,
+                     stage: Optional[str] = 'neck'):
+        """Image features with the prompt learner's visual prompts.
+
+        Args:
+            inputs (torch.Tensor): ``(B, 3, H, W)`` images.
+            stage (str): ``'backbone'``, ``'neck'`` or ``'pre_logits'``, as
+                in ``ImageClassifier``. Defaults to 'neck'.
+        """
+        if stage not in ('backbone', 'neck', 'pre_logits'):
+            raise ValueError(f'Invalid output stage {stage!r}; choose '
+                             "'backbone', 'neck' or 'pre_logits'.")
+        prompts = self.head.prompt_learner.visual_prompts()
+        x = self.backbone(inputs, prompts=prompts)
+        if stage == 'backbone':
+            return x
+        if self.with_neck:
+            x = self.neck(x)
+        return x if stage == 'neck' else self.head.pre_logits(x)

@@ -1,0 +1,139 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+"""Time one training iteration (forward, backward, optimiser step) of configs.
+
+Builds each config's model (``--random-weights`` sets every ``pretrained``
+in it to None, so it runs offline), binds synthetic class names, and times
+``model.train_step`` with the config's own optimiser wrapper on random
+images of the backbone's input size. Prints one row per config with the
+trainable parameters, ms per iteration (mean ± std) and the ratio to the
+first config. Example (MaPLe vs CoOp, ViT-B/16 on CPU)::
+
+    python tools/analysis_tools/benchmark_train_iter.py \\
+        configs/coop/coop_vitb16_dtd.py configs/maple/maple_vitb16_dtd.py \\
+        --random-weights --batch-size 4 --num-classes 24 --iters 5
+"""
+import argparse
+import os.path as osp
+import resource
+import statistics
+import time
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+from mmpretrain.structures import DataSample
+
+import mmprompt  # noqa: F401  (registers the modules)
+from mmprompt.registry import MODELS
+
+
+def drop_pretrained(cfg) -> None:
+    """Set every ``pretrained`` key of a (nested) config to None."""
+    if isinstance(cfg, dict):
+        for key, value in cfg.items():
+            if key == 'pretrained':
+                cfg[key] = None
+            else:
+                drop_pretrained(value)
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            drop_pretrained(value)
+
+
+def build(config: str, args):
+    cfg = Config.fromfile(config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.random_weights:
+        drop_pretrained(cfg.model)
+    scope = cfg.get('default_scope', 'mmprompt')
+    with DefaultScope.overwrite_default_scope(scope):
+        model = MODELS.build(cfg.model).to(args.device)
+        names = [f'class {i}' for i in range(args.num_classes)]
+        model.head.set_class_names(names, 'a photo of a {}.')
+        if hasattr(model.head, 'set_prototypes'):  # DAPT: any prototypes
+            model.head.set_prototypes(
+                torch.randn(len(names), model.head.text_encoder.embed_dim))
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    return model, optim_wrapper
+
+
+def time_config(config: str, args) -> dict:
+    model, optim_wrapper = build(config, args)
+    model.train()
+    size = model.backbone.visual.image_size
+    size = size if isinstance(size, (tuple, list)) else (size, size)
+    gen = torch.Generator().manual_seed(0)
+    inputs = [
+        torch.randint(0, 256, (3, *size), generator=gen, dtype=torch.uint8)
+        for _ in range(args.batch_size)
+    ]
+    labels = torch.randint(0, args.num_classes, (args.batch_size, ),
+                           generator=gen)
+    data = dict(
+        inputs=inputs,
+        data_samples=[DataSample().set_gt_label(int(y)) for y in labels])
+    cuda = args.device.startswith('cuda')
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i in range(args.warmup + args.iters):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        model.train_step(data, optim_wrapper)
+        if cuda:
+            torch.cuda.synchronize()
+        if i >= args.warmup:
+            times.append((time.perf_counter() - start) * 1000)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if cuda:
+        memory = f'{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB (GPU)'
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        memory = f'{peak:.0f} MiB (process peak RSS so far)'
+    return dict(
+        name=osp.splitext(osp.basename(config))[0],
+        trainable=trainable,
+        mean=statistics.mean(times),
+        std=statistics.stdev(times) if len(times) > 1 else 0.0,
+        memory=memory)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('configs', nargs='+')
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--num-classes', type=int, default=50)
+    parser.add_argument('--iters', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--random-weights', action='store_true',
+                        help='set every pretrained in the model to None')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args()
+    if args.iters < 1:
+        parser.error('--iters must be at least 1')
+    for config in args.configs:
+        if not osp.isfile(config):
+            parser.error(f'config {config} does not exist')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f'batch {args.batch_size}, {args.num_classes} classes, '
+          f'{args.iters} timed iterations after {args.warmup}, device '
+          f'{args.device}, {torch.get_num_threads()} threads')
+    print('| config | trainable params | ms / iter | vs first | memory |')
+    print('| --- | --- | --- | --- | --- |')
+    first = None
+    for config in args.configs:
+        row = time_config(config, args)
+        first = first or row['mean']
+        print(f"| {row['name']} | {row['trainable']:,} | "
+              f"{row['mean']:.1f} ± {row['std']:.1f} | "
+              f"x{row['mean'] / first:.2f} | {row['memory']} |", flush=True)
+
+
+if __name__ == '__main__':
+    main()

@@ -30,6 +30,7 @@ try:
 except ImportError:  # running from a checkout that is not installed
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     import mmprompt  # noqa: F401
+from mmprompt.engine import close_process_group
 from mmprompt.registry import RUNNERS
 
 
@@ -131,6 +132,7 @@ def main():
         if args.out is not None and args.out_item == 'metrics':
             mmengine.dump(metrics, args.out)
         print(metrics)
+    close_process_group()
 
 
 if __name__ == '__main__':

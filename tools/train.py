@@ -25,6 +25,7 @@ try:
 except ImportError:  # running from a checkout that is not installed
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     import mmprompt  # noqa: F401
+from mmprompt.engine import close_process_group
 from mmprompt.registry import RUNNERS
 
 
@@ -143,6 +144,7 @@ def main():
     else:
         runner = Runner.from_cfg(cfg)
     runner.train()
+    close_process_group()
 
 
 if __name__ == '__main__':

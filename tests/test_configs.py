@@ -257,3 +257,22 @@ def test_dapt_configs_have_the_official_settings(name):
             cfg.model.head.prompt_learner.pop('ctx_init')
             assert variant.model == cfg.model
             assert variant.train_dataloader == cfg.train_dataloader
+
+
+@pytest.mark.parametrize(
+    'name', ['oxford-flowers', 'caltech101', 'oxford-pets', 'fgvc-aircraft'])
+def test_rn50_baselines_of_the_instance_wise_table(name):
+    coop = _cfg('coop', f'coop_rn50_{name}_fewshot4.py')
+    zero_shot = _cfg('zeroshot', f'clip_rn50_{name}_fewshot.py')
+    for cfg in (coop, zero_shot):
+        assert cfg.model.backbone.model_name == 'RN50'
+        assert cfg.model.head.text_encoder.model_name == 'RN50'
+        assert cfg.model.backbone.pretrained == 'openai'
+        assert cfg.test_evaluator.type == 'Accuracy'
+    prompts = coop.model.head.prompt_learner
+    assert (prompts.type, prompts.n_ctx, prompts.ctx_init) == (
+        'CoOpPromptLearner', 16, None)
+    assert coop.train_dataloader.dataset.num_shots == 4
+    assert coop.train_dataloader.dataset.subsample == 'all'
+    assert _schedule(coop) == (32, 100, 100, 'SGD', 0.002, 0.9, 5e-4)
+    assert zero_shot.train_dataloader is None

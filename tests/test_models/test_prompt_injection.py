@@ -153,3 +153,30 @@ def test_deep_text_prompts_replace_the_context_positions(text_encoder):
     assert not torch.allclose(plain, prompted)
     with pytest.raises(ValueError, match='2 layers of deep text prompts'):
         text_encoder(embeds, tokens, deep_prompts=[deep, deep])
+
+
+def test_resnet_towers_give_attention_pool_features():
+    # mmprompt-tiny-rn: open_clip's ModifiedResNet (layers 1-1-1-1, width
+    # 16) with its attention pool, the architecture of CLIP's RN50.
+    encoder = MODELS.build(
+        dict(type='OpenCLIPImageEncoder', model_name='mmprompt-tiny-rn'))
+    assert not encoder.is_vit
+    assert type(encoder.visual.attnpool).__name__ == 'AttentionPool2d'
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        (feats, ) = encoder(x)
+        assert torch.equal(feats, encoder.visual(x))
+    assert feats.shape == (2, encoder.embed_dim) == (2, 64)
+    # Text-only prompt methods work; visual prompts say why they cannot.
+    with pytest.raises(NotImplementedError,
+                       match="image tower of 'mmprompt-tiny-rn' is a "
+                       'ModifiedResNet; use a text-only prompt method'):
+        encoder(x, VisualPrompts([torch.randn(2, 64)]))
+
+
+def test_rn50_image_encoder_shapes():
+    encoder = MODELS.build(dict(type='OpenCLIPImageEncoder',
+                                model_name='RN50'))
+    with torch.no_grad():
+        (feats, ) = encoder(torch.randn(1, 3, 224, 224))
+    assert feats.shape == (1, 1024) and encoder.embed_dim == 1024

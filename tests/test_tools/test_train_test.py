@@ -115,3 +115,18 @@ def test_two_process_cpu_ddp_trains_and_tests(data_root, tmp_path):
     log = _run(dist + ['tools/test.py', CONFIG, ckpt, '--work-dir', work,
                        '--launcher', 'pytorch'] + _options(data_root), REPO)
     assert re.search(r"'base/top1': [0-9.]+, 'new/top1': [0-9.]+, 'hm'", log)
+
+
+def test_coop_on_a_resnet_clip(data_root, tmp_path):
+    # The tiny ResNet CLIP (attention-pool output) with CoOp: RN50's path.
+    work = str(tmp_path / 'rn')
+    rn = {'model.backbone.model_name': 'mmprompt-tiny-rn',
+          'model.head.text_encoder.model_name': 'mmprompt-tiny-rn'}
+    _run(['tools/train.py', CONFIG, '--work-dir', work] +
+         _options(data_root, epochs=2, **rn), REPO)
+    state = torch.load(osp.join(work, 'epoch_2.pth'),
+                       weights_only=False)['state_dict']
+    assert list(state) == ['head.prompt_learner.ctx']
+    text = _run(['tools/test.py', CONFIG, osp.join(work, 'epoch_2.pth'),
+                 '--work-dir', work] + _options(data_root, **rn), REPO)
+    assert re.search(r"'base/top1': [0-9.]+, 'new/top1'", text)

@@ -22,6 +22,11 @@ REGISTRIES = [
     registry.VISBACKENDS, registry.LOOPS, registry.WEIGHT_INITIALIZERS
 ]
 _BUILT = {}
+#: mmengine's Runner takes each loop's three settings all or none (else it
+#: raises before building anything).
+LOOPS = (('train_dataloader', 'train_cfg', 'optim_wrapper'),
+         ('val_dataloader', 'val_cfg', 'val_evaluator'),
+         ('test_dataloader', 'test_cfg', 'test_evaluator'))
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -66,6 +71,11 @@ def test_config_builds(path):
     for name in _types(cfg._cfg_dict.to_dict()):
         assert any(r.get(name) is not None for r in REGISTRIES), \
             f'{name!r} in {path} is not a registered type'
+    for keys in LOOPS:
+        given = {key: cfg.get(key) is not None for key in keys}
+        assert len(set(given.values())) == 1, \
+            f'{path}: the Runner needs all or none of {given}'
+    assert cfg.get('test_dataloader') is not None, f'{path} cannot be tested'
     model_cfg = cfg.model
     # No weights can be downloaded here: random weights, same architecture
     # (the shipped 'procdtd' weights stay).
@@ -205,15 +215,25 @@ def test_deep_prompt_configs_have_the_official_settings(name):
 
 def test_maple_cross_dataset_source_and_targets_share_the_model():
     source = _cfg('maple', 'maple-xd_vitb16_imagenet.py')
-    assert source.model.head.prompt_learner.depth == 3
+    prompts = source.model.head.prompt_learner
+    assert (prompts.type, prompts.n_ctx, prompts.depth) == (
+        'MaPLePromptLearner', 2, 3)
     assert _schedule(source) == (4, 2, 2, 'SGD', 0.0026, 0.9, 5e-4)
-    assert source.train_dataloader.dataset.subsample == 'all'
+    dataset = source.train_dataloader.dataset
+    assert (dataset.type, dataset.num_shots, dataset.subsample) == (
+        'CoOpImageNet', 16, 'all')
+    # ImageNet's val split is its test split: no validation loop.
+    assert source.val_dataloader is None and source.val_cfg is None
     for name in BENCHMARK[1:] + VARIANTS:
         target = _cfg('maple', f'maple-xd_vitb16_{name}.py')
         assert target.model == source.model
+        # Test-only: tools/test.py loads the source's checkpoint.
+        assert target.train_dataloader is None and target.get(
+            'train_cfg') is None
+        assert target.val_dataloader is None
         assert target.test_evaluator.type == 'Accuracy'
-        assert target.test_dataloader.dataset.subsample in ('all', None) \
-            or 'subsample' not in target.test_dataloader.dataset
+        assert target.test_dataloader.dataset.get('subsample',
+                                                  'all') == 'all'
 
 
 #: DAPT's official (lr, beta_v, beta_t) per dataset.
@@ -247,16 +267,23 @@ def test_dapt_configs_have_the_official_settings(name):
         assert cfg.test_evaluator.type == 'Accuracy'
         assert 'ClassPrototypeHook' in [h.type for h in cfg.custom_hooks]
         assert (cfg.val_cfg is None) is (name == 'imagenet')
+        if name == 'imagenet':
+            assert cfg.val_dataloader is None
+        else:  # the val split is sampled too: min(shots, 4) per class
+            assert cfg.val_dataloader.dataset.num_shots == shots
         if name not in ('eurosat', 'oxford-pets'):
             continue
         for init, kind in (('same-st', 'SameSTPromptInit'),
                            ('diff-st', 'DiffSTPromptInit')):
             variant = _cfg('dapt', f'dapt-{init}_vitb16_{name}_{shots}shot.py')
-            assert variant.model.head.prompt_learner.pop('ctx_init') == dict(
-                type=kind, scale=0.1, noise='unit')
-            cfg.model.head.prompt_learner.pop('ctx_init')
-            assert variant.model == cfg.model
-            assert variant.train_dataloader == cfg.train_dataloader
+            # The whole config equals its DAPT leaf's but for ctx_init.
+            expected = cfg._cfg_dict.to_dict()
+            actual = variant._cfg_dict.to_dict()
+            assert expected['model']['head']['prompt_learner'].pop(
+                'ctx_init') is None
+            assert actual['model']['head']['prompt_learner'].pop(
+                'ctx_init') == dict(type=kind, scale=0.1, noise='unit')
+            assert actual == expected
 
 
 @pytest.mark.parametrize(

@@ -5,3 +5,9 @@ _base_ = [
     '../_base_/datasets/coop_caltech101_fewshot.py',
     '../_base_/default_runtime.py',
 ]
+
+# Nothing is trained or validated here: only the test loop runs.
+train_dataloader = None
+val_dataloader = None
+val_evaluator = None
+test_cfg = dict()

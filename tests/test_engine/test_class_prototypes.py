@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.registry import DefaultScope
 
 from mmprompt.datasets import make_synthetic_coop_dataset
 from mmprompt.engine import class_prototypes, seeded_global_rngs
@@ -38,7 +39,14 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope='module')
 def model():
     torch.manual_seed(0)
-    model = MODELS.build(
+    # Module fixtures run before conftest's per-test default scope.
+    with DefaultScope.overwrite_default_scope('mmprompt'):
+        model = _build_model()
+    return model.eval()
+
+
+def _build_model():
+    return MODELS.build(
         dict(type='VLPromptClassifier',
              data_preprocessor=dict(type='ClsDataPreprocessor'),
              backbone=dict(type='OpenCLIPImageEncoder',
@@ -47,7 +55,6 @@ def model():
                        text_encoder=dict(type='OpenCLIPTextEncoder',
                                          model_name=TINY_MODEL),
                        prompt_learner=dict(type='DAPTPromptLearner'))))
-    return model.eval()
 
 
 def _runner(model, dataset, work_dir, seed=1):

@@ -233,3 +233,30 @@ def test_dapt_head_losses_and_prototypes():
     with pytest.raises(ValueError, match='2 class prototypes but is bound '
                        'to 3 classes'):
         model(x, samples, mode='loss')
+
+
+def test_fixed_text_is_encoded_once_while_visual_prompts_train():
+    model = _model(dict(type='VPTDeepPromptLearner', n_vision_ctx=2,
+                        depth=2))
+    calls = []
+    model.head.text_encoder.register_forward_hook(
+        lambda *args: calls.append(1))
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    x = torch.randn(2, 3, 32, 32)
+    for _ in range(3):
+        loss = model(x, _samples([0, 1]), mode='loss')['loss']
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert len(calls) == 1  # VPT's text has no parameter: one text pass
+    # MaPLe's text prompts train: a text pass with gradients every step.
+    maple = _model(dict(type='MaPLePromptLearner', depth=2))
+    calls.clear()
+    maple.head.text_encoder.register_forward_hook(
+        lambda *args: calls.append(1))
+    maple.train()
+    for _ in range(2):
+        maple(x, _samples([0, 1]), mode='loss')['loss'].backward()
+    assert len(calls) == 2

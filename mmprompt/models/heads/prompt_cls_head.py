@@ -94,18 +94,27 @@ class PromptClsHead(ClsHead):
         self._classes_key = key
         self._cache = None
 
+    def _text_parameters(self) -> list:
+        """Every parameter the class text features depend on."""
+        return list(self.text_encoder.parameters()) + list(
+            self.prompt_learner.text_parameters())
+
     def _state_key(self) -> tuple:
-        """Changes whenever a prompt, weight or the class list changes."""
-        versions = tuple(p._version for p in self.parameters())
+        """Changes whenever a text prompt, weight or the class list changes."""
+        versions = tuple(p._version for p in self._text_parameters())
         return (self._classes_key, versions, self.text_encoder.device)
 
     def text_features(self) -> torch.Tensor:
         """L2-normalised class text features ``(num_classes, embed_dim)``.
 
-        Cached outside training (keyed by the parameters' version counters,
-        which every optimiser step and checkpoint load bumps).
+        Recomputed with gradients in training when a text prompt trains;
+        otherwise cached, keyed by the version counters of the parameters
+        they depend on (every optimiser step and checkpoint load bumps
+        them). So fixed texts (zero-shot, VPT-deep) cost one text pass, not
+        one per iteration.
         """
-        if self.training:
+        if self.training and any(p.requires_grad
+                                 for p in self._text_parameters()):
             self._cache = None
             return F.normalize(self.prompt_learner(self.text_encoder), dim=-1)
         key = self._state_key()

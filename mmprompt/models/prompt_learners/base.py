@@ -59,6 +59,10 @@ class BasePromptLearner(BaseModule):
         """Class text features ``(num_classes, embed_dim)``."""
         raise NotImplementedError
 
+    def text_parameters(self):
+        """The parameters the class text features depend on (all here)."""
+        return self.parameters()
+
     def bind_image_encoder(self, image_encoder) -> None:
         """Size visual prompts for the backbone (text-only: nothing)."""
 

@@ -216,6 +216,11 @@ class VLPromptLearner(CoOpPromptLearner):
         return ([self.ctx] if self.ctx is not None else []) + list(
             self.deep_text_prompts)
 
+    def text_parameters(self) -> List[torch.Tensor]:
+        """The text prompts only: visual prompts and the coupling do not
+        change the class text features."""
+        return self.text_prompts()
+
     def visual_prompts(self) -> Optional[VisualPrompts]:
         """The visual prompts for the image encoder (None without any)."""
         self._check_vision_bound()

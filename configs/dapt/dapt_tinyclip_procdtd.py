@@ -3,8 +3,8 @@
 # 100, beta_t 0.01, batch 32, 16 random text context vectors) with the tiny
 # world's 50 epochs (as coop_tinyclip_procdtd.py) and 4 visual prompt tokens
 # instead of 16: the tiny ViT has 1 + 64 tokens, and 16 prompts (a quarter of
-# the sequence, against 16 of 197 in ViT-B/16) halve its zero-shot accuracy
-# before training and keep it low after (see configs/dapt/README.md).
+# the sequence, against 16 of 197 in ViT-B/16) keep base accuracy below
+# zero-shot after training (see configs/dapt/README.md).
 _base_ = ['../coop/coop_tinyclip_procdtd.py']
 
 model = dict(

@@ -82,20 +82,35 @@ def test_config_builds(path):
     if 'model_name' in model_cfg.backbone:
         if model_cfg.backbone.pretrained != 'procdtd':
             model_cfg.backbone.pretrained = None
-            model_cfg.head.text_encoder.pretrained = None
+            if 'text_encoder' in model_cfg.head:  # not linear probes
+                model_cfg.head.text_encoder.pretrained = None
     else:
         model_cfg.backbone.pop('init_cfg')
         model_cfg.neck.pop('init_cfg')
         model_cfg.head.text_encoder.pretrained = None
+    if 'num_shots' in model_cfg.head.get('prompt_learner', {}):
+        # one instance prompt per class (not per shot) keeps the RN50 text
+        # passes of the instance-wise configs short
+        model_cfg.head.prompt_learner.num_shots = 1
     key = repr(model_cfg.to_dict())
     if key not in _BUILT:  # many configs share a model: build and run once
         _BUILT[key] = model = registry.MODELS.build(model_cfg)
-        model.head.set_class_names(['banded', 'dotted'], '{} texture.')
+        head = model.head
+        # instance-wise prompts and linear probes are sized for the dataset
+        learner = getattr(head, 'prompt_learner', None)
+        num = getattr(learner, 'num_train_classes', None) or getattr(
+            head, 'num_classes', 2)
+        if hasattr(head, 'set_class_names'):
+            head.set_class_names([f'class {i}' for i in range(num)],
+                                 '{} texture.')
+        if hasattr(head, 'set_instance_labels'):
+            head.set_instance_labels(
+                [i % num for i in range(learner.num_instances)])
         size = {'mmprompt-tiny': 32, 'mmprompt-tinyclip': 64}.get(
             model_cfg.backbone.get('model_name'), 224)
         with torch.no_grad():
             logits = model(torch.randn(1, 3, size, size), mode='tensor')
-        assert logits.shape == (1, 2)
+        assert logits.shape == (1, num)
     model = _BUILT[key]
     trainable = {
         n.split('.')[1]
@@ -105,7 +120,8 @@ def test_config_builds(path):
     expected = {'zeroshot': set(), 'coop': {'prompt_learner'},
                 'meta': {'prompt_learner', 'fusion'},
                 'maple': {'prompt_learner'}, 'ivlp': {'prompt_learner'},
-                'vpt': {'prompt_learner'}, 'dapt': {'prompt_learner'}}
+                'vpt': {'prompt_learner'}, 'dapt': {'prompt_learner'},
+                'instance': {'prompt_learner'}, 'linear_probe': {'fc'}}
     method = osp.basename(osp.dirname(path))
     assert trainable == expected[method]
     assert all(p.requires_grad is (n.split('.')[1] in expected[method])
@@ -303,3 +319,46 @@ def test_rn50_baselines_of_the_instance_wise_table(name):
     assert coop.train_dataloader.dataset.subsample == 'all'
     assert _schedule(coop) == (32, 100, 100, 'SGD', 0.002, 0.9, 5e-4)
     assert zero_shot.train_dataloader is None
+
+
+RN50_TABLE = {'oxford-flowers': 102, 'caltech101': 100, 'oxford-pets': 37,
+              'fgvc-aircraft': 100}
+
+
+@pytest.mark.parametrize('name', sorted(RN50_TABLE))
+def test_instance_and_linear_probe_configs_of_the_rn50_table(name):
+    num_classes = RN50_TABLE[name]
+    instance = _cfg('instance', f'instance_rn50_{name}_fewshot4.py')
+    probe = _cfg('linear_probe', f'lp_rn50_{name}_fewshot4.py')
+    coop = _cfg('coop', f'coop_rn50_{name}_fewshot4.py')
+    for cfg in (instance, probe):
+        assert cfg.model.backbone.model_name == 'RN50'
+        assert cfg.model.backbone.pretrained == 'openai'
+        assert cfg.test_evaluator.type == 'Accuracy'
+        for split in ('train', 'val', 'test'):
+            assert cfg[f'{split}_dataloader'].dataset == dict(
+                coop[f'{split}_dataloader'].dataset,
+                pipeline=cfg[f'{split}_dataloader'].dataset.pipeline)
+    # instance-wise: CoOp's 16 random global ctx + 4 per image, one prompt
+    # per training image, CoOp's 4-shot schedule
+    head = instance.model.head
+    assert (head.type, head.prompts_per_class, head.pair_reduce,
+            head.test_topk) == ('InstancePromptHead', 2, 'mean', 4)
+    learner = head.prompt_learner
+    assert (learner.num_classes, learner.num_shots, learner.n_ctx,
+            learner.ctx_init, learner.n_instance_ctx) == (num_classes, 4, 16,
+                                                          None, 4)
+    assert head.text_encoder.model_name == 'RN50'
+    assert _schedule(instance) == _schedule(coop)
+    assert instance.train_dataloader.dataset.pipeline == \
+        coop.train_dataloader.dataset.pipeline
+    # linear probe: features of the training images under the test
+    # transform, a linear layer on the 1024-d attention-pool output
+    assert probe.train_dataloader.dataset.pipeline == \
+        coop.test_dataloader.dataset.pipeline
+    assert probe.train_cfg.type == 'LinearProbeLoop'
+    assert probe.train_cfg.get('C') is None  # searched on val
+    assert (probe.model.head.type, probe.model.head.num_classes,
+            probe.model.head.in_channels) == ('LinearClsHead', num_classes,
+                                              1024)
+    assert probe.val_dataloader.dataset.num_shots == 4

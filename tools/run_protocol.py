@@ -8,7 +8,8 @@ checkpoint is also tested with each of those configs (cross-dataset and
 domain generalisation: train on ImageNet, test on the other datasets). The
 seed goes to ``randomness.seed`` and to every dataloader's ``dataset.seed``
 (the few-shot draw); ``--shots K`` sets ``num_shots`` of the train and val
-datasets (the few-shot protocol).
+datasets (the few-shot protocol) and of a prompt learner sized by it
+(instance-wise prompts).
 
 The table has one row per config (and per test config) with the mean ± std
 over seeds of base / new accuracy with H of the means, as the literature
@@ -70,6 +71,10 @@ def dataset_options(config, seed, shots):
             opts.append(f'{split}_dataloader.dataset.seed={seed}')
         if shots is not None and split != 'test' and 'num_shots' in dataset:
             opts.append(f'{split}_dataloader.dataset.num_shots={shots}')
+    learner = ((cfg.get('model') or {}).get('head') or {}).get(
+        'prompt_learner') or {}
+    if shots is not None and 'num_shots' in learner:  # instance-wise prompts
+        opts.append(f'model.head.prompt_learner.num_shots={shots}')
     return opts, bool(cfg.get('train_cfg'))
 
 

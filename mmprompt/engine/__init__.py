@@ -1,6 +1,11 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 from .distributed import close_process_group
 from .hooks import *  # noqa: F401,F403
+from .linear_probe import (LinearProbeLoop, extract_features,
+                           search_logistic_regression)
 from .schedulers import ConstantWarmupLR
 
-__all__ = ['ConstantWarmupLR', 'close_process_group']
+__all__ = [
+    'ConstantWarmupLR', 'close_process_group', 'LinearProbeLoop',
+    'extract_features', 'search_logistic_regression'
+]

@@ -10,7 +10,10 @@ def close_process_group() -> None:
     still run, and the process then aborts ("terminate called without an
     active exception", SIGABRT) after a successful run: torchrun reports
     the run as failed. ``tools/train.py`` and ``tools/test.py`` call this
-    when they are done. Without a process group it does nothing.
+    when they are done. A barrier first lets every rank finish its last
+    collective before any rank closes its connections. Without a process
+    group it does nothing.
     """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

@@ -130,6 +130,29 @@ class TestSetClassNamesHook(TestCase):
                 r"type='EpisodicBatchSampler'"):
             hook.before_train_epoch(runner)
 
+    def test_instance_head_gets_the_training_labels_once_per_dataset(self):
+        head = ToyHead()
+        head.set_instance_labels = MagicMock()
+        runner = _class_runner(ToyModel(head=head))
+        dataset = runner.train_dataloader.dataset
+        dataset.get_gt_labels.return_value = np.array([1, 0, 1])
+        hook = SetClassNamesHook()
+        hook.before_train(runner)
+        hook.before_train_epoch(runner)
+        hook.before_val_epoch(runner)  # val and test bind no labels
+        hook.after_val_epoch(runner)
+        hook.before_test_epoch(runner)
+        self.assertEqual(head.set_instance_labels.call_count, 2)
+        head.set_instance_labels.assert_called_with([1, 0, 1])
+        dataset.get_gt_labels.assert_called_once()  # read once, reused
+
+        unlabelled = MagicMock(spec=['metainfo'], metainfo=TRAIN_META)
+        runner.train_dataloader.dataset = unlabelled
+        with self.assertRaisesRegex(
+                TypeError, r'ToyHead learns one prompt per training image.*'
+                r'no get_gt_labels\(\)'):
+            hook.before_train_epoch(runner)
+
     def test_errors(self):
         hook = SetClassNamesHook()
         runner = _class_runner(ToyModel(head=nn.Linear(2, 2)))

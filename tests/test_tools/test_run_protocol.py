@@ -1,5 +1,6 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """tools/run_protocol.py: aggregation of work dirs, commands, a real run."""
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -111,6 +112,16 @@ def test_dry_run_and_slurm_write_the_commands(tmp_path):
     assert 'python tools/test.py configs/coop/coop_vitb16_imagenetv2.py ' \
         '"$(cat work_dirs/protocol/coop_vitb16_imagenet_fewshot/seed2/' \
         'last_checkpoint)"' in line
+    assert 'prompt_learner.num_shots' not in line
+    # instance-wise prompts are sized by the shots: --shots sets them too
+    spec = importlib.util.spec_from_file_location('run_protocol', TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    opts, trains = tool.dataset_options(
+        osp.join(REPO, 'configs/instance/instance_rn50_oxford-pets_fewshot4'
+                 '.py'), seed=1, shots=2)
+    assert trains and 'train_dataloader.dataset.num_shots=2' in opts
+    assert 'model.head.prompt_learner.num_shots=2' in opts
     script = str(tmp_path / 'array.sh')
     proc = _tool(COOP_DTD, COOP_EUROSAT, '--slurm', script)
     assert proc.returncode == 0 and 'wrote' in proc.stdout

@@ -29,6 +29,11 @@ class SetClassNamesHook(Hook):
     validation epoch that runs inside ``runner.train()`` the training
     classes are bound again.
 
+    A head with one prompt per training image (one with a
+    ``set_instance_labels`` method, e.g. ``InstancePromptHead``) gets the
+    training set's labels (``dataset.get_gt_labels()``, index = the
+    samples' ``sample_idx``) whenever the training classes are bound.
+
     A head trained on episodes (one with a ``set_episode_layout`` method,
     e.g. ``MetaPromptClsHead``) also gets the episode layout of the train
     dataloader's batch sampler (``EpisodicBatchSampler.episode_layout``)
@@ -56,6 +61,7 @@ class SetClassNamesHook(Hook):
 
     def __init__(self) -> None:
         self._in_train = False
+        self._instance_labels_of = None
         self._bound: Optional[Tuple[Tuple[str, ...], Optional[str]]] = None
 
     @staticmethod
@@ -112,6 +118,7 @@ class SetClassNamesHook(Hook):
         head.set_class_names(classes, template=template)
         if mode == 'train':
             self._bind_episode_layout(head, dataloader)
+            self._bind_instance_labels(head, dataset)
 
         binding = (tuple(classes), template)
         if binding != self._bound:
@@ -145,6 +152,28 @@ class SetClassNamesHook(Hook):
                 "'EpisodicBatchSampler', num_ways=..., num_support=...)` "
                 '(see configs/meta/).')
         set_layout(**layout)
+
+    def _bind_instance_labels(self, head, dataset) -> None:
+        """Give a head with per-image prompts the training labels.
+
+        Args:
+            head (nn.Module): The head.
+            dataset (Dataset): The training set.
+        """
+        set_labels = getattr(head, 'set_instance_labels', None)
+        if not callable(set_labels):
+            return
+        if self._instance_labels_of is not dataset:
+            get_labels = getattr(dataset, 'get_gt_labels', None)
+            if not callable(get_labels):
+                raise TypeError(
+                    f'{type(head).__name__} learns one prompt per training '
+                    f'image and needs the label of each, but the training '
+                    f'set {type(dataset).__name__} has no get_gt_labels(); '
+                    'use an mmpretrain BaseDataset (e.g. a CoOp dataset).')
+            self._instance_labels = [int(x) for x in get_labels()]
+            self._instance_labels_of = dataset
+        set_labels(self._instance_labels)
 
     def before_train(self, runner) -> None:
         """Note that a training run started.

@@ -100,9 +100,21 @@ class PromptClsHead(ClsHead):
             self.prompt_learner.text_parameters())
 
     def _state_key(self) -> tuple:
-        """Changes whenever a text prompt, weight or the class list changes."""
+        """Changes whenever a text prompt, weight, learner buffer or the
+        class list changes."""
         versions = tuple(p._version for p in self._text_parameters())
-        return (self._classes_key, versions, self.text_encoder.device)
+        buffers = tuple(b._version for b in self.prompt_learner.buffers())
+        return (self._classes_key, versions, buffers, self.text_encoder.device)
+
+    def _cached(self, compute):
+        """``compute()`` without gradients, reused until :meth:`_state_key`
+        changes (every optimiser step and checkpoint load changes it)."""
+        key = self._state_key()
+        if self._cache is None or key != self._cache_key:
+            with torch.no_grad():
+                self._cache = compute()
+            self._cache_key = key
+        return self._cache
 
     def text_features(self) -> torch.Tensor:
         """L2-normalised class text features ``(num_classes, embed_dim)``.
@@ -117,13 +129,8 @@ class PromptClsHead(ClsHead):
                                  for p in self._text_parameters()):
             self._cache = None
             return F.normalize(self.prompt_learner(self.text_encoder), dim=-1)
-        key = self._state_key()
-        if self._cache is None or key != self._cache_key:
-            with torch.no_grad():
-                feats = self.prompt_learner(self.text_encoder)
-            self._cache = F.normalize(feats, dim=-1)
-            self._cache_key = key
-        return self._cache
+        return self._cached(lambda: F.normalize(
+            self.prompt_learner(self.text_encoder), dim=-1))
 
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         """Image features -> logits ``(B, num_classes)``."""

@@ -5,6 +5,7 @@ from .handcrafted import HandcraftedPrompts
 from .initializers import (BasePromptInit, DiffSTPromptInit, PhrasePromptInit,
                            RandomPromptInit, SameSTPromptInit,
                            build_prompt_init)
+from .instance import InstancePromptLearner
 from .vl_prompts import (DAPTPromptLearner, IVLPPromptLearner,
                          MaPLePromptLearner, VLPromptLearner,
                          VPTDeepPromptLearner)
@@ -14,5 +15,5 @@ __all__ = [
     'BasePromptInit', 'PhrasePromptInit', 'RandomPromptInit',
     'SameSTPromptInit', 'DiffSTPromptInit', 'build_prompt_init',
     'VLPromptLearner', 'MaPLePromptLearner', 'IVLPPromptLearner',
-    'VPTDeepPromptLearner', 'DAPTPromptLearner'
+    'VPTDeepPromptLearner', 'DAPTPromptLearner', 'InstancePromptLearner'
 ]

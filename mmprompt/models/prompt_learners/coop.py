@@ -120,7 +120,7 @@ class CoOpPromptLearner(BasePromptLearner):
                 'class-specific prompts only serve the classes they were '
                 'trained on (use class_specific=False to transfer).')
         names = [self.prompt_name(n) for n in classnames]
-        lead = self.phrase or ' '.join(['X'] * self.n_ctx)
+        lead = self._lead()
         with torch.no_grad():
             tokens = text_encoder.tokenize(
                 [f'{lead} {name}.'.lstrip() for name in names])
@@ -132,6 +132,11 @@ class CoOpPromptLearner(BasePromptLearner):
         self.suffix = embedding[:, 1 + self.n_ctx:]
         self.name_lens = [len(text_encoder.encode_words(n)) for n in names]
         self.classnames = list(classnames)
+
+    def _lead(self) -> str:
+        """The text before the class name; its first ``n_ctx`` tokens are
+        replaced by the context (placeholders ``X`` without a phrase)."""
+        return self.phrase or ' '.join(['X'] * self.n_ctx)
 
     def assemble(self, ctx: torch.Tensor) -> torch.Tensor:
         """Insert context vectors into the class prompts.

@@ -1,0 +1,252 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+"""Instance-wise prompt learning: the training draw and top-k inference."""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.structures import DataSample
+
+from mmprompt.registry import MODELS
+from .prompt_cls_head import PromptClsHead
+
+PAIR_REDUCES = ('mean', 'max', 'mean_sim')
+
+
+def class_members(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The instances of every class, ``(num_classes, n_max)``.
+
+    Row ``c`` lists the indices ``i`` with ``labels[i] == c`` in increasing
+    order, padded at the end with ``-1``.
+    """
+    labels = labels.cpu()
+    counts = torch.bincount(labels, minlength=num_classes)
+    members = torch.full((num_classes, int(counts.max())), -1,
+                         dtype=torch.long)
+    order = torch.argsort(labels, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    slots = torch.arange(len(labels)) - starts[labels[order]]
+    members[labels[order], slots] = order
+    return members
+
+
+def draw_instance_prompts(members: torch.Tensor,
+                          labels: torch.Tensor,
+                          own: torch.Tensor,
+                          per_class: int = 2,
+                          generator: Optional[torch.Generator] = None
+                          ) -> torch.Tensor:
+    """The training draw: ``per_class`` instance prompts of every class.
+
+    For image ``b`` and every class ``c``, ``per_class`` distinct instances
+    of ``c`` are drawn uniformly at random, except that for the image's own
+    class ``labels[b]`` its own instance ``own[b]`` is always one of them. A
+    class with fewer instances gives all of them, the first repeated to
+    fill the row.
+
+    Args:
+        members (torch.Tensor): ``(C, n_max)`` from :func:`class_members`.
+        labels (torch.Tensor): ``(B, )`` labels of the images.
+        own (torch.Tensor): ``(B, )`` instance index of every image.
+        per_class (int): Prompts per class. Defaults to 2.
+        generator (torch.Generator, optional): CPU generator; the global one
+            (seeded by the runner) if None.
+
+    Returns:
+        torch.Tensor: ``(B, C, min(per_class, n_max))`` instance indices;
+        ``[b, labels[b], 0] == own[b]``.
+    """
+    labels, own = labels.cpu(), own.cpu()
+    num_images = len(labels)
+    num_classes, n_max = members.shape
+    own_slot = members[labels] == own[:, None]
+    if not own_slot.any(dim=1).all():
+        bad = int((~own_slot.any(dim=1)).nonzero()[0])
+        raise ValueError(
+            f'Instance {int(own[bad])} is not an instance of class '
+            f'{int(labels[bad])}: the batch does not match the bound '
+            'training labels.')
+    keys = torch.rand(num_images, num_classes, n_max, generator=generator)
+    keys.masked_fill_(members.unsqueeze(0) < 0, float('inf'))
+    rows = torch.arange(num_images)
+    keys[rows, labels] = keys[rows, labels].masked_fill(own_slot, -1.)
+    k = min(per_class, n_max)
+    slots = keys.topk(k, dim=-1, largest=False).indices
+    counts = (members >= 0).sum(dim=1)
+    slots = torch.where(slots < counts[None, :, None], slots, slots[..., :1])
+    return torch.gather(
+        members.unsqueeze(0).expand(num_images, -1, -1), 2, slots)
+
+
+def topk_class_logits(image: torch.Tensor, bank: torch.Tensor,
+                      members: torch.Tensor, gram: torch.Tensor,
+                      k: int) -> torch.Tensor:
+    """Cosine of each image to the mean of its top-k prompts of each class.
+
+    For image ``x`` and class ``c``: the ``k`` instance features of ``c``
+    most similar to ``x`` (all of them if ``c`` has fewer) are averaged
+    into one class feature ``t_c`` and the result is ``cos(x, t_c)``.
+    Computed without forming ``t_c``: ``cos = sum_j s_j / ||sum_j f_j||``
+    with ``||sum_j f_j||^2`` from the per-class Gram matrix.
+
+    Args:
+        image (torch.Tensor): ``(B, D)`` L2-normalised image features.
+        bank (torch.Tensor): ``(N, D)`` L2-normalised instance features.
+        members (torch.Tensor): ``(C, n_max)`` from :func:`class_members`.
+        gram (torch.Tensor): ``(C, n_max, n_max)`` dot products of the
+            members' features (zero at padding).
+        k (int): Prompts per class.
+
+    Returns:
+        torch.Tensor: ``(B, C)`` cosine similarities.
+    """
+    members = members.to(image.device)
+    sims = image @ bank.t()
+    sims = sims[:, members.clamp(min=0)]  # (B, C, n_max)
+    sims = sims.masked_fill(members < 0, float('-inf'))
+    top, slots = sims.topk(min(k, members.shape[1]), dim=-1)
+    valid = torch.isfinite(top).to(image.dtype)
+    num = (top.nan_to_num(neginf=0.) * valid).sum(-1)
+    num_images, num_classes, kk = slots.shape
+    rows = torch.arange(num_classes, device=image.device)[None, :, None,
+                                                          None]
+    pair = gram[rows, slots[..., :, None], slots[..., None, :]]
+    norm2 = (pair * valid[..., :, None] * valid[..., None, :]).sum((-1, -2))
+    return num / norm2.clamp(min=1e-12).sqrt()
+
+
+@MODELS.register_module()
+class InstancePromptHead(PromptClsHead):
+    """The head of instance-wise prompt learning (``methods.md`` §2).
+
+    Works with :class:`InstancePromptLearner` (one prompt per training
+    image, instance ``i`` = training sample ``sample_idx == i``).
+
+    **Training** (:meth:`loss`): for each image, :func:`draw_instance_prompts`
+    draws ``prompts_per_class`` prompts of every class, the image's own
+    prompt always among its class's; only the drawn prompts go through the
+    text encoder. The prompts of a class become one logit by
+    ``pair_reduce``: ``'mean'`` (the seed's reading, default): cosine to the
+    mean of their normalised text features; ``'max'``: the largest cosine;
+    ``'mean_sim'``: the mean cosine. Cross-entropy over the classes of the
+    scaled logits.
+
+    **Inference** (:meth:`forward` / :meth:`predict`): the text features of
+    all instance prompts are computed once and cached (until a prompt,
+    weight or the instance labels change, as :class:`PromptClsHead` caches
+    class features); per test image and class the ``test_topk`` most similar
+    prompts are averaged into one class feature
+    (:func:`topk_class_logits`) and the logits are
+    ``logit_scale * cos``.
+
+    Args:
+        prompts_per_class (int): Prompts drawn per class in training.
+            Defaults to 2.
+        pair_reduce (str): ``'mean'``, ``'max'`` or ``'mean_sim'``.
+            Defaults to 'mean'.
+        test_topk (int): Prompts averaged per class at test time.
+            Defaults to 4.
+        **kwargs: :class:`PromptClsHead` arguments (``text_encoder``,
+            ``prompt_learner``, ``loss``, ...).
+    """
+
+    def __init__(self,
+                 prompts_per_class: int = 2,
+                 pair_reduce: str = 'mean',
+                 test_topk: int = 4,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if pair_reduce not in PAIR_REDUCES:
+            raise ValueError(f'pair_reduce={pair_reduce!r}; choose one of '
+                             f'{PAIR_REDUCES}.')
+        for name, value in (('prompts_per_class', prompts_per_class),
+                            ('test_topk', test_topk)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f'{name}={value!r} must be a positive int.')
+        if not callable(getattr(self.prompt_learner, 'instance_features',
+                                None)):
+            raise TypeError(
+                'InstancePromptHead needs a prompt learner with instance '
+                'prompts (InstancePromptLearner), got '
+                f'{type(self.prompt_learner).__name__}.')
+        self.prompts_per_class = prompts_per_class
+        self.pair_reduce = pair_reduce
+        self.test_topk = test_topk
+
+    def set_instance_labels(self, labels: Sequence[int]) -> None:
+        """Bind the label of every training sample (``SetClassNamesHook``
+        calls it with the training set's labels)."""
+        self.prompt_learner.set_instance_labels(labels)
+
+    def _members(self) -> torch.Tensor:
+        learner = self.prompt_learner
+        learner._check_instances_bound()
+        return class_members(learner.instance_labels,
+                             learner.num_train_classes)
+
+    def instance_bank(self) -> Tuple[torch.Tensor, ...]:
+        """Cached ``(features (N, D), members (C, n_max), gram)`` of all
+        instance prompts (features L2-normalised)."""
+
+        def compute():
+            learner = self.prompt_learner
+            feats = F.normalize(
+                learner.instance_features(
+                    self.text_encoder, torch.arange(learner.num_instances)),
+                dim=-1)
+            members = self._members().to(feats.device)
+            grouped = feats[members.clamp(min=0)] * (members >= 0).unsqueeze(
+                -1).to(feats)
+            return feats, members, grouped @ grouped.transpose(1, 2)
+
+        return self._cached(compute)
+
+    def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        """Test-time logits ``(B, num_classes)`` (top-k averaging)."""
+        image = F.normalize(self.pre_logits(feats), dim=-1)
+        bank, members, gram = self.instance_bank()
+        cos = topk_class_logits(image, bank.to(image), members,
+                                gram.to(image), self.test_topk)
+        return self.logit_scale.to(image.device) * cos
+
+    def train_logits(self, image: torch.Tensor, labels: torch.Tensor,
+                     own: torch.Tensor) -> torch.Tensor:
+        """Training logits ``(B, C)`` of L2-normalised image features
+        against the drawn prompts (:func:`draw_instance_prompts`)."""
+        drawn = draw_instance_prompts(self._members(), labels, own,
+                                      self.prompts_per_class)
+        index, inverse = torch.unique(drawn, return_inverse=True)
+        text = F.normalize(
+            self.prompt_learner.instance_features(self.text_encoder, index),
+            dim=-1).to(image.dtype)
+        text = text[inverse.to(text.device)]  # (B, C, k, D)
+        if self.pair_reduce == 'mean':
+            cos = torch.einsum('bd,bcd->bc', image,
+                               F.normalize(text.mean(2), dim=-1))
+        else:
+            sims = torch.einsum('bd,bckd->bck', image, text)
+            cos = sims.max(-1).values if self.pair_reduce == 'max' \
+                else sims.mean(-1)
+        return self.logit_scale.to(image.device) * cos
+
+    def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> dict:
+        """Cross-entropy over the drawn prompts (and, with ``cal_acc``, the
+        training accuracy)."""
+        missing = [i for i, s in enumerate(data_samples)
+                   if 'sample_idx' not in s]
+        if missing:
+            raise KeyError(
+                'InstancePromptHead needs the index of every training image '
+                "(data_sample.sample_idx); keep 'sample_idx' in the "
+                "meta_keys of the train pipeline's PackInputs.")
+        image = F.normalize(self.pre_logits(feats), dim=-1)
+        labels = torch.cat([s.gt_label for s in data_samples])
+        own = torch.tensor([int(s.sample_idx) for s in data_samples])
+        if own.min() < 0 or own.max() >= self.prompt_learner.num_instances:
+            raise IndexError(
+                f'sample_idx {own.max().item()} is outside the '
+                f'{self.prompt_learner.num_instances} instance prompts; the '
+                'train dataloader must iterate the training set the prompts '
+                'were sized for (no dataset wrappers that renumber samples).')
+        logits = self.train_logits(image, labels, own)
+        return self._get_loss(logits, data_samples, **kwargs)

@@ -89,9 +89,9 @@ def test_config_builds(path):
         model_cfg.neck.pop('init_cfg')
         model_cfg.head.text_encoder.pretrained = None
     if 'num_shots' in model_cfg.head.get('prompt_learner', {}):
-        # one instance prompt per class (not per shot) keeps the RN50 text
-        # passes of the instance-wise configs short
-        model_cfg.head.prompt_learner.num_shots = 1
+        # 2 classes x 1 shot keeps the RN50 text passes of the instance-wise
+        # configs short (their real sizes are checked below)
+        model_cfg.head.prompt_learner.update(num_classes=2, num_shots=1)
     key = repr(model_cfg.to_dict())
     if key not in _BUILT:  # many configs share a model: build and run once
         _BUILT[key] = model = registry.MODELS.build(model_cfg)

@@ -4,9 +4,10 @@
 Builds each config's model (``--random-weights`` sets every ``pretrained``
 in it to None, so it runs offline), binds synthetic class names, and times
 ``model.train_step`` with the config's own optimiser wrapper on random
-images of the backbone's input size. Prints one row per config with the
-trainable parameters, ms per iteration (mean ± std) and the ratio to the
-first config. Example (MaPLe vs CoOp, ViT-B/16 on CPU)::
+images of the backbone's input size (instance-wise prompts get
+``--num-classes`` classes of their configured shots). Prints one row per
+config with the trainable parameters, ms per iteration (mean ± std) and the
+ratio to the first config. Example (MaPLe vs CoOp, ViT-B/16 on CPU)::
 
     python tools/analysis_tools/benchmark_train_iter.py \\
         configs/coop/coop_vitb16_dtd.py configs/maple/maple_vitb16_dtd.py \\
@@ -47,6 +48,13 @@ def build(config: str, args):
         cfg.merge_from_dict(args.cfg_options)
     if args.random_weights:
         drop_pretrained(cfg.model)
+    if cfg.model.head.get('type') == 'LinearClsHead':
+        raise ValueError(
+            f'{config} is a linear probe: it is fitted in closed form by '
+            'LinearProbeLoop, not by training iterations; nothing to time.')
+    learner_cfg = cfg.model.head.get('prompt_learner') or {}
+    if 'num_shots' in learner_cfg:  # instance-wise: sized by the classes
+        learner_cfg.num_classes = args.num_classes
     scope = cfg.get('default_scope', 'mmprompt')
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model).to(args.device)
@@ -55,6 +63,11 @@ def build(config: str, args):
         if hasattr(model.head, 'set_prototypes'):  # DAPT: any prototypes
             model.head.set_prototypes(
                 torch.randn(len(names), model.head.text_encoder.embed_dim))
+        if hasattr(model.head, 'set_instance_labels'):  # K per class
+            model.head.set_instance_labels([
+                i % len(names)
+                for i in range(model.head.prompt_learner.num_instances)
+            ])
         optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     return model, optim_wrapper
 
@@ -73,7 +86,11 @@ def time_config(config: str, args) -> dict:
                            generator=gen)
     data = dict(
         inputs=inputs,
-        data_samples=[DataSample().set_gt_label(int(y)) for y in labels])
+        # instance y is of class y (instance-wise prompts need sample_idx)
+        data_samples=[
+            DataSample(metainfo=dict(sample_idx=int(y))).set_gt_label(int(y))
+            for y in labels
+        ])
     cuda = args.device.startswith('cuda')
     if cuda:
         torch.cuda.reset_peak_memory_stats()

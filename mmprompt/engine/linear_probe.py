@@ -206,7 +206,7 @@ class LinearProbeLoop(BaseLoop):
         model = self.runner.model
         return model.module if is_model_wrapper(model) else model
 
-    def _fit(self, model) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _fit_head(self, model) -> Tuple[torch.Tensor, torch.Tensor]:
         """Features, fit and the head weights (rank 0; None elsewhere)."""
         runner = self.runner
         train = extract_features(model, self.dataloader)
@@ -259,7 +259,7 @@ class LinearProbeLoop(BaseLoop):
                 'LinearProbeLoop fits a linear head; the model\'s head '
                 f'{type(model.head).__name__} has no `fc` linear layer (use '
                 "head=dict(type='LinearClsHead', ...)).")
-        fitted = self._fit(model)
+        fitted = self._fit_head(model)
         weight = torch.empty_like(fc.weight)
         bias = torch.empty_like(fc.bias)
         if fitted is not None:

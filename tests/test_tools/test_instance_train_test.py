@@ -149,10 +149,12 @@ def test_linear_probe_errors(data_root, tmp_path):
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
     cfg.work_dir = str(tmp_path / 'a')
+    cfg.experiment_name = 'lp_errors_a'  # two runners within one second
     with pytest.raises(ValueError, match='searches C on the validation'):
         Runner.from_cfg(cfg).train()
     cfg.train_cfg.C = 1.
     cfg.model.head.in_channels = 64
     cfg.work_dir = str(tmp_path / 'b')
+    cfg.experiment_name = 'lp_errors_b'
     with pytest.raises(ValueError, match='in_channels=128'):
         Runner.from_cfg(cfg).train()

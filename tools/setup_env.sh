@@ -16,6 +16,15 @@ stamp="$VENV/.mmprompt-setup"
 want=$(cat requirements/*.txt setup.py | sha1sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "[setup_env] installing requirements/pinned.txt and mmprompt (-e)"
+    # torch's CUDA build fills ~6 GB; say so before pip fails half-way.
+    free_kb=$(df -Pk "$VENV" | awk 'NR==2 {print $4}')
+    if ! "$VENV/bin/python" -c 'import importlib.util as u, sys;
+sys.exit(u.find_spec("torch") is None)' \
+            && [ "${free_kb:-0}" -lt $((7 * 1024 * 1024)) ]; then
+        echo "[setup_env] WARNING: only $((free_kb / 1024)) MB free for" \
+             "$VENV; the environment needs about 7 GB. Free some space" \
+             "or set VENV=/path/with/space." >&2
+    fi
     "$VENV/bin/python" -m pip install -q 'setuptools>=65,<82' wheel
     "$VENV/bin/python" -m pip install -q -r requirements/pinned.txt
     "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .

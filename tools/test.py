@@ -132,6 +132,7 @@ def main():
         if args.out is not None and args.out_item == 'metrics':
             mmengine.dump(metrics, args.out)
         print(metrics)
+    del runner  # its DDP wrapper holds the process group (see below)
     close_process_group()
 
 

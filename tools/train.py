@@ -144,6 +144,7 @@ def main():
     else:
         runner = Runner.from_cfg(cfg)
     runner.train()
+    del runner  # its DDP wrapper holds the process group (see below)
     close_process_group()
 
 

@@ -121,7 +121,8 @@ def test_config_builds(path):
                 'meta': {'prompt_learner', 'fusion'},
                 'maple': {'prompt_learner'}, 'ivlp': {'prompt_learner'},
                 'vpt': {'prompt_learner'}, 'dapt': {'prompt_learner'},
-                'instance': {'prompt_learner'}, 'linear_probe': {'fc'}}
+                'instance': {'prompt_learner'}, 'linear_probe': {'fc'},
+                'kgcoop': {'prompt_learner'}, 'cocoop': {'prompt_learner'}}
     method = osp.basename(osp.dirname(path))
     assert trainable == expected[method]
     assert all(p.requires_grad is (n.split('.')[1] in expected[method])
@@ -189,6 +190,34 @@ def test_protocol_configs_of_every_dataset(name):
         else:
             assert b2n.train_dataloader is None
     assert registry.DATASETS.get(test.type) is not None
+
+
+def _peer_head(method, name, batch_size, epochs):
+    """The settings a CoOp peer shares with CoOp's config (same data, SGD
+    lr 2e-3, cosine) and its own batch and epochs; returns its head."""
+    cfg = _cfg(method, f'{method}_vitb16_{name}.py')
+    coop = _cfg('coop', f'coop_vitb16_{name}.py')
+    assert cfg.train_dataloader.dataset == coop.train_dataloader.dataset
+    assert cfg.test_dataloader.dataset == coop.test_dataloader.dataset
+    assert cfg.train_dataloader.batch_size == batch_size
+    assert cfg.train_cfg.max_epochs == cfg.param_scheduler[1].T_max == epochs
+    assert cfg.optim_wrapper.optimizer.lr == 2e-3
+    assert (cfg.val_cfg is None) is (name == 'imagenet')
+    return cfg.model.head
+
+
+@pytest.mark.parametrize('name', BENCHMARK)
+def test_kgcoop_and_cocoop_configs_have_the_papers_settings(name):
+    head = _peer_head('kgcoop', name, batch_size=128, epochs=100)
+    assert (head.type, head.prompt_learner.ctx_init,
+            head.loss_kg.loss_weight) == ('KgCoOpHead', 'a photo of a', 8.)
+    # KgCoOp's own template on DTD; CoOp's per-dataset one elsewhere.
+    assert head.knowledge_prompts.templates == (
+        'a photo of a {}, a type of texture.' if name == 'dtd' else 'dataset')
+    head = _peer_head('cocoop', name, batch_size=1, epochs=10)
+    assert (head.type, head.prompt_learner.type, head.prompt_learner.ctx_init,
+            head.prompt_learner.reduction) == (
+                'CoCoOpHead', 'CoCoOpPromptLearner', 'a photo of a', 16)
 
 
 @pytest.mark.parametrize('name', VARIANTS)

@@ -2,7 +2,6 @@
 from typing import List, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
 from mmprompt.registry import MODELS
@@ -88,9 +87,7 @@ class DAPTHead(PromptClsHead):
             raise ValueError(
                 f'DAPTHead has {self.prototypes.shape[0]} class prototypes '
                 f'but is bound to {len(self.classnames or ())} classes.')
-        image = F.normalize(self.pre_logits(feats), dim=-1)
-        text = self.text_features().to(image.dtype)
-        logits = self.logit_scale.to(image.device) * image @ text.t()
+        logits, image, text = self.cosine_logits(feats)
         losses = self._get_loss(logits, data_samples, **kwargs)
         labels = torch.stack([s.gt_label.reshape(())
                               for s in data_samples]).to(image.device)

@@ -132,9 +132,19 @@ class PromptClsHead(ClsHead):
         return self._cached(lambda: F.normalize(
             self.prompt_learner(self.text_encoder), dim=-1))
 
+    def cosine_logits(self, feats: Tuple[torch.Tensor]) -> tuple:
+        """The logits with the features they come from.
+
+        Returns:
+            tuple: ``(logits, image, text)``: logits ``(B, num_classes)``
+            and the L2-normalised image ``(B, D)`` and class text
+            ``(num_classes, D)`` features, for heads whose losses use them.
+        """
+        image = F.normalize(self.pre_logits(feats), dim=-1)
+        text = self.text_features().to(image.dtype)
+        return self.logit_scale.to(image.device) * image @ text.t(), \
+            image, text
+
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         """Image features -> logits ``(B, num_classes)``."""
-        image = F.normalize(self.pre_logits(feats), dim=-1)
-        text = self.text_features()
-        return self.logit_scale.to(image.device) * image @ text.to(
-            image.dtype).t()
+        return self.cosine_logits(feats)[0]

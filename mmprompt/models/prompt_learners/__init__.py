@@ -1,5 +1,6 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 from .base import BasePromptLearner
+from .cocoop import CoCoOpPromptLearner
 from .coop import CoOpPromptLearner
 from .handcrafted import HandcraftedPrompts
 from .initializers import (BasePromptInit, DiffSTPromptInit, PhrasePromptInit,
@@ -15,5 +16,6 @@ __all__ = [
     'BasePromptInit', 'PhrasePromptInit', 'RandomPromptInit',
     'SameSTPromptInit', 'DiffSTPromptInit', 'build_prompt_init',
     'VLPromptLearner', 'MaPLePromptLearner', 'IVLPPromptLearner',
-    'VPTDeepPromptLearner', 'DAPTPromptLearner', 'InstancePromptLearner'
+    'VPTDeepPromptLearner', 'DAPTPromptLearner', 'InstancePromptLearner',
+    'CoCoOpPromptLearner'
 ]

@@ -1,0 +1,12 @@
+# CoCoOp (official vit_b16_c4_ep10_batch1_ctxv1): SGD lr 2e-3, 10 epochs, one
+# warm-up epoch at 1e-5 then cosine (Dassl semantics, see coop_sgd_cosine.py).
+# The batch of 1 is set by the leaves (train_dataloader.batch_size).
+_base_ = ['./coop_sgd_cosine.py']
+
+max_epochs = 10
+param_scheduler = [
+    dict(type='ConstantWarmupLR', warmup_lr=1e-5, begin=0, end=1),
+    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=0.,
+         by_epoch=True, begin=1),
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

@@ -258,19 +258,25 @@ def test_deep_prompt_configs_have_the_official_settings(name):
         assert (cfg.val_cfg is None) is (name == 'imagenet')
 
 
-def test_maple_cross_dataset_source_and_targets_share_the_model():
-    source = _cfg('maple', 'maple-xd_vitb16_imagenet.py')
+@pytest.mark.parametrize('method', ['maple', 'cocoop'])
+def test_cross_dataset_source_and_targets_share_the_model(method):
+    source = _cfg(method, f'{method}-xd_vitb16_imagenet.py')
     prompts = source.model.head.prompt_learner
-    assert (prompts.type, prompts.n_ctx, prompts.depth) == (
-        'MaPLePromptLearner', 2, 3)
-    assert _schedule(source) == (4, 2, 2, 'SGD', 0.0026, 0.9, 5e-4)
+    if method == 'maple':
+        assert (prompts.type, prompts.n_ctx, prompts.depth) == (
+            'MaPLePromptLearner', 2, 3)
+        assert _schedule(source) == (4, 2, 2, 'SGD', 0.0026, 0.9, 5e-4)
+    else:  # CoCoOp's base-to-new settings
+        assert (source.model.head.type, prompts.type) == (
+            'CoCoOpHead', 'CoCoOpPromptLearner')
+        assert _schedule(source) == (1, 10, 10, 'SGD', 0.002, 0.9, 5e-4)
     dataset = source.train_dataloader.dataset
     assert (dataset.type, dataset.num_shots, dataset.subsample) == (
         'CoOpImageNet', 16, 'all')
     # ImageNet's val split is its test split: no validation loop.
     assert source.val_dataloader is None and source.val_cfg is None
     for name in BENCHMARK[1:] + VARIANTS:
-        target = _cfg('maple', f'maple-xd_vitb16_{name}.py')
+        target = _cfg(method, f'{method}-xd_vitb16_{name}.py')
         assert target.model == source.model
         # Test-only: tools/test.py loads the source's checkpoint.
         assert target.train_dataloader is None and target.get(

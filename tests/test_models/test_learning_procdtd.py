@@ -115,6 +115,21 @@ def test_deep_prompts_learn_the_base_classes(config, zero_shot, data_root,
     assert 0 <= result['new/top1'] <= 100
 
 
+@pytest.mark.parametrize('config,epochs,lr', [
+    ('configs/kgcoop/kgcoop_tinyclip_procdtd.py', 15, 0.002),
+    ('configs/cocoop/cocoop_tinyclip_procdtd.py', 4, 0.01),
+])
+def test_coop_peers_learn_the_base_classes(config, epochs, lr, zero_shot,
+                                           data_root, tmp_path):
+    # KgCoOp with CoOp's 15 epochs of batch 32; CoCoOp with 4 of its
+    # batch-1 epochs at lr 0.01 instead of 0.002 (one epoch is 240 steps).
+    result, _ = _run(config, data_root, tmp_path, train_epochs=epochs,
+                     options={'optim_wrapper.optimizer.lr': lr})
+    print(f'zero-shot {zero_shot}\n{config} {result}')
+    assert result['base/top1'] > zero_shot['base/top1'] + 5
+    assert 0 <= result['new/top1'] <= 100
+
+
 def test_instance_wise_prompts_learn_in_the_few_shot_protocol(
         data_root, tmp_path):
     # 4 shots of all 29 classes, top-1 over all classes; lr 0.005 instead of

@@ -122,7 +122,8 @@ def test_config_builds(path):
                 'maple': {'prompt_learner'}, 'ivlp': {'prompt_learner'},
                 'vpt': {'prompt_learner'}, 'dapt': {'prompt_learner'},
                 'instance': {'prompt_learner'}, 'linear_probe': {'fc'},
-                'kgcoop': {'prompt_learner'}, 'cocoop': {'prompt_learner'}}
+                'kgcoop': {'prompt_learner'}, 'cocoop': {'prompt_learner'},
+                'promptsrc': {'prompt_learner'}}
     method = osp.basename(osp.dirname(path))
     assert trainable == expected[method]
     assert all(p.requires_grad is (n.split('.')[1] in expected[method])
@@ -245,6 +246,8 @@ def test_deep_prompt_configs_have_the_official_settings(name):
             n_ctx=2, n_vision_ctx=2, ctx_init='a photo of a', depth=12)),
         'vpt': ('vpt-deep', 'VPTDeepPromptLearner', 0.0025, dict(
             n_vision_ctx=8, depth=12, phrase='a photo of a')),
+        'promptsrc': ('promptsrc', 'IVLPPromptLearner', 0.0025, dict(
+            n_ctx=4, n_vision_ctx=4, ctx_init='a photo of a', depth=9)),
     }
     for method, (stem, learner, lr, options) in learners.items():
         cfg = _cfg(method, f'{stem}_vitb16_{name}.py')
@@ -252,10 +255,19 @@ def test_deep_prompt_configs_have_the_official_settings(name):
         prompts = cfg.model.head.prompt_learner
         assert prompts.type == learner
         assert {k: prompts[k] for k in options} == options
-        assert _schedule(cfg) == (4, 5, 5, 'SGD', lr, 0.9, 5e-4)
+        epochs = 20 if method == 'promptsrc' else 5
+        assert _schedule(cfg) == (4, epochs, epochs, 'SGD', lr, 0.9, 5e-4)
         dataset = cfg.train_dataloader.dataset
         assert (dataset.num_shots, dataset.subsample) == (16, 'base')
         assert (cfg.val_cfg is None) is (name == 'imagenet')
+    head = cfg.model.head  # PromptSRC's
+    assert cfg.model.frozen_feats_in_loss is True
+    assert (head.type, head.knowledge_prompts.templates,
+            head.knowledge_prompts.average, head.loss_kg.loss_weight,
+            head.loss_image.loss_weight, head.logits_weight) == (
+                'PromptSRCHead', 'promptsrc60', 'raw', 25., 10., 1.)
+    assert cfg.custom_hooks[-1] == dict(
+        type='GaussianPromptAggregationHook', mean=15, std=1)
 
 
 @pytest.mark.parametrize('method', ['maple', 'cocoop'])

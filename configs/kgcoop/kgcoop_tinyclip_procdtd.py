@@ -5,5 +5,10 @@
 # Only the loss differs from the CoOp config, so the two compare directly.
 _base_ = ['../coop/coop_tinyclip_procdtd.py']
 
-# KgCoOpHead's defaults: the dataset's template, CosineDistanceLoss weight 8.
-model = dict(head=dict(type='KgCoOpHead'))
+# Spelled out (they are KgCoOpHead's defaults) so that --cfg-options can
+# change them, e.g. model.head.loss_kg.loss_weight=1.
+model = dict(
+    head=dict(
+        type='KgCoOpHead',
+        knowledge_prompts=dict(type='HandcraftedPrompts', templates='dataset'),
+        loss_kg=dict(type='CosineDistanceLoss', loss_weight=8.0)))

@@ -126,10 +126,17 @@ IMAGENET_TEMPLATES_SELECT: List[str] = [
     'a photo of the small {}.',
 ]
 
+#: PromptSRC's 60 (its ``trainers/imagenet_templates.py``): ``'a photo of a
+#: {}.'`` first, then the first 59 of CLIP's other 79 templates, in order.
+PROMPTSRC_TEMPLATES: List[str] = ['a photo of a {}.'] + [
+    t for t in IMAGENET_TEMPLATES if t != 'a photo of a {}.'
+][:59]
+
 #: Ensembles ``get_templates`` knows by name.
 TEMPLATE_SETS: Dict[str, List[str]] = {
     'imagenet80': IMAGENET_TEMPLATES,
     'imagenet_select': IMAGENET_TEMPLATES_SELECT,
+    'promptsrc60': PROMPTSRC_TEMPLATES,
 }
 
 #: Other spellings of dataset names (mmpretrain's and common short names).
@@ -167,8 +174,8 @@ def get_templates(name_or_list: Union[str, Sequence[str]]) -> List[str]:
     Args:
         name_or_list (str | Sequence[str]): One of
 
-            - ``'imagenet80'`` (CLIP's 80 templates) or ``'imagenet_select'``
-              (CoOp's 7);
+            - ``'imagenet80'`` (CLIP's 80 templates), ``'imagenet_select'``
+              (CoOp's 7) or ``'promptsrc60'`` (PromptSRC's 60);
             - a dataset name, CoOp's (``'DescribableTextures'``,
               ``'EuroSAT'``, ...) or an alias (``'dtd'``, ``'flowers102'``);
               case, ``_`` and ``-`` are ignored;

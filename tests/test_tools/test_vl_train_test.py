@@ -16,6 +16,7 @@ CONFIGS = {
     'ivlp': 'configs/ivlp/ivlp_tinyclip_procdtd.py',
     'vpt': 'configs/vpt/vpt-deep_tinyclip_procdtd.py',
     'dapt': 'configs/dapt/dapt-diff-st_tinyclip_procdtd.py',
+    'promptsrc': 'configs/promptsrc/promptsrc_tinyclip_procdtd.py',
 }
 #: What a checkpoint holds: the prompts (and DAPT's prototypes), no CLIP.
 STATE_KEYS = {
@@ -30,6 +31,7 @@ STATE_KEYS = {
     'dapt': {'head.prompt_learner.ctx', 'head.prompt_learner.vision_prompts.0',
              'head.prototypes'},
 }
+STATE_KEYS['promptsrc'] = STATE_KEYS['ivlp']
 
 
 @pytest.fixture(scope='module')
@@ -104,3 +106,31 @@ def test_two_process_ddp_maple(data_root, tmp_path):
     state = torch.load(osp.join(work, 'epoch_2.pth'),
                        weights_only=False)['state_dict']
     assert set(state) == STATE_KEYS['maple']
+
+
+def test_promptsrc_aggregates_the_prompts_and_resumes_exactly(
+        data_root, tmp_path):
+    config = osp.join(REPO, CONFIGS['promptsrc'])
+    # N(1.5, 1): epochs 1 and 2 weigh 1/2 each, so the final prompts are
+    # the mean of the two epochs' (and a resume must restore epoch 1's).
+    gpa = {'custom_hooks.2.mean': 1.5,
+           'default_hooks.checkpoint.interval': 1}
+    full, part = str(tmp_path / 'full'), str(tmp_path / 'resumed')
+    log = _run(['tools/train.py', config, '--work-dir', full] +
+               _options(data_root, **gpa), REPO)
+    assert 'the 8 trainable tensors now hold their N(1.5, 1^2)' in log
+    for key in ('loss_scl_text', 'loss_scl_image', 'loss_scl_logits'):
+        assert re.search(key + r': [0-9.]+', log), key
+    one = torch.load(osp.join(full, 'epoch_1.pth'), weights_only=False)
+    two = torch.load(osp.join(full, 'epoch_2.pth'), weights_only=False)
+    # The running sum after epoch 2 is what the model now holds.
+    for name, value in two['gaussian_prompt_sum'].items():
+        torch.testing.assert_close(two['state_dict'][name], value)
+        torch.testing.assert_close(one['gaussian_prompt_sum'][name],
+                                   0.5 * one['state_dict'][name])
+    # As if the run had stopped after epoch 1.
+    _run(['tools/train.py', config, '--work-dir', part, '--resume',
+          osp.join(full, 'epoch_1.pth')] + _options(data_root, **gpa), REPO)
+    resumed = torch.load(osp.join(part, 'epoch_2.pth'), weights_only=False)
+    torch.testing.assert_close(resumed['state_dict'], two['state_dict'],
+                               rtol=0, atol=0)

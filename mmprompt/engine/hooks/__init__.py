@@ -4,8 +4,11 @@ from .class_prototypes import (ClassPrototypeHook, class_prototypes,
                                seeded_global_rngs)
 from .epoch_seed import EpochSeedHook, epoch_seed
 from .meta_gap_monitor import GAP_KEYS, MetaGapMonitorHook
+from .prompt_aggregation import (GaussianPromptAggregationHook,
+                                 gaussian_epoch_weights)
 
 __all__ = [
     'SetClassNamesHook', 'EpochSeedHook', 'epoch_seed', 'MetaGapMonitorHook',
-    'GAP_KEYS', 'ClassPrototypeHook', 'class_prototypes', 'seeded_global_rngs'
+    'GAP_KEYS', 'ClassPrototypeHook', 'class_prototypes', 'seeded_global_rngs',
+    'GaussianPromptAggregationHook', 'gaussian_epoch_weights'
 ]

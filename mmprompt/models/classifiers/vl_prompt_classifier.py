@@ -22,17 +22,38 @@ class VLPromptClassifier(ImageClassifier):
     Args:
         backbone (dict): An ``OpenCLIPImageEncoder`` config.
         head (dict): A ``PromptClsHead`` (or subclass) config.
+        frozen_feats_in_loss (bool): In training, also encode the images
+            without prompts (no gradients) and pass them to the head's loss
+            as ``frozen_feats`` (PromptSRC's image consistency). Defaults to
+            False.
         **kwargs: Other ``ImageClassifier`` arguments (``neck``,
             ``data_preprocessor``, ``train_cfg``, ``init_cfg``).
     """
 
-    def __init__(self, backbone: dict, head: dict, **kwargs):
+    def __init__(self,
+                 backbone: dict,
+                 head: dict,
+                 frozen_feats_in_loss: bool = False,
+                 **kwargs):
         super().__init__(backbone=backbone, head=head, **kwargs)
         if not hasattr(self.head, 'prompt_learner'):
             raise TypeError(
                 f'VLPromptClassifier needs a head with a prompt_learner '
                 f'(e.g. PromptClsHead), not {type(self.head).__name__}.')
         self.head.prompt_learner.bind_image_encoder(self.backbone)
+        self.frozen_feats_in_loss = frozen_feats_in_loss
+
+    def loss(self, inputs: torch.Tensor, data_samples) -> dict:
+        """``ImageClassifier.loss``, plus the frozen (unprompted) image
+        features when ``frozen_feats_in_loss`` is set."""
+        feats = self.extract_feat(inputs)
+        if not self.frozen_feats_in_loss:
+            return self.head.loss(feats, data_samples)
+        with torch.no_grad():
+            frozen = self.backbone(inputs)
+            if self.with_neck:
+                frozen = self.neck(frozen)
+        return self.head.loss(feats, data_samples, frozen_feats=frozen)
 
     def extract_feat(self,
                      inputs: torch.Tensor,

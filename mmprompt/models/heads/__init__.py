@@ -6,9 +6,10 @@ from .instance_prompt_head import (InstancePromptHead, class_members,
 from .kgcoop_head import KgCoOpHead
 from .meta_prompt_head import MetaPromptClsHead
 from .prompt_cls_head import PromptClsHead
+from .promptsrc_head import PromptSRCHead
 
 __all__ = [
     'PromptClsHead', 'MetaPromptClsHead', 'DAPTHead', 'InstancePromptHead',
-    'KgCoOpHead', 'CoCoOpHead', 'class_members', 'draw_instance_prompts',
-    'topk_class_logits'
+    'KgCoOpHead', 'CoCoOpHead', 'PromptSRCHead', 'class_members',
+    'draw_instance_prompts', 'topk_class_logits'
 ]

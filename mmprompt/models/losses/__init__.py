@@ -1,11 +1,12 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 from .dapt import (DAPTInterLoss, DAPTIntraLoss, dapt_inter_loss,
                    dapt_intra_loss)
-from .kgcoop import CosineDistanceLoss, cosine_distance
+from .feature_distance import (CosineDistanceLoss, L1DistanceLoss,
+                               cosine_distance)
 from .kl_divergence import KLDivergenceLoss, kl_divergence
 
 __all__ = [
     'KLDivergenceLoss', 'kl_divergence', 'DAPTIntraLoss', 'DAPTInterLoss',
     'dapt_intra_loss', 'dapt_inter_loss', 'CosineDistanceLoss',
-    'cosine_distance'
+    'cosine_distance', 'L1DistanceLoss'
 ]

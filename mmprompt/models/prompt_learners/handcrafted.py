@@ -15,6 +15,8 @@ class HandcraftedPrompts(BasePromptLearner):
     Each class feature is the mean of the L2-normalised text features of the
     class name written into every template (CLIP's prompt ensembling; with
     one template it is that template's feature). Nothing is learned.
+    ``average='raw'`` averages the unnormalised features instead, as
+    PromptSRC computes its frozen text targets.
 
     Args:
         templates (str | Sequence[str]): ``'dataset'`` for the dataset's own
@@ -25,15 +27,24 @@ class HandcraftedPrompts(BasePromptLearner):
             Defaults to 'dataset'.
         text_encoder (nn.Module, optional): Unused; accepted for the
             prompt-learner contract. Defaults to None.
+        average (str): ``'normalized'`` (CLIP's) or ``'raw'``: what is
+            averaged over the templates. Defaults to 'normalized'.
         init_cfg (dict, optional): Unused. Defaults to None.
     """
+
+    AVERAGES = ('normalized', 'raw')
 
     def __init__(self,
                  templates: Union[str, Sequence[str]] = 'dataset',
                  text_encoder=None,
+                 average: str = 'normalized',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
+        if average not in self.AVERAGES:
+            raise ValueError(f'HandcraftedPrompts: average={average!r}; '
+                             f'choose one of {self.AVERAGES}.')
         self.templates = templates
+        self.average = average
         self._tokens = []
 
     def resolve_templates(self, template: Optional[str]) -> list:
@@ -67,5 +78,7 @@ class HandcraftedPrompts(BasePromptLearner):
         for tokens in self._tokens:
             tokens = tokens.to(text_encoder.device)
             out = text_encoder(text_encoder.embed(tokens), tokens)
-            feats = feats + F.normalize(out, dim=-1)
+            feats = feats + (
+                F.normalize(out, dim=-1) if self.average == 'normalized' else
+                out)
         return feats / len(self._tokens)

@@ -1,5 +1,7 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
-"""KgCoOp's knowledge-guidance loss (Yao, Zhang and Xu, CVPR 2023)."""
+"""Losses that keep learned features near frozen CLIP ones: KgCoOp's
+knowledge guidance (Yao, Zhang and Xu, CVPR 2023) and PromptSRC's L1
+consistency (Khattak et al., ICCV 2023)."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -58,3 +60,25 @@ class CosineDistanceLoss(nn.Module):
     def forward(self, feats: torch.Tensor,
                 targets: torch.Tensor) -> torch.Tensor:
         return self.loss_weight * cosine_distance(feats, targets)
+
+
+@MODELS.register_module()
+class L1DistanceLoss(nn.Module):
+    """``loss_weight * mean |feats - targets|`` over all entries (PromptSRC's
+    ``L_SCL-text`` and ``L_SCL-image`` with weights 25 and 10).
+
+    Args:
+        loss_weight (float): Weight of the loss. Defaults to 1.0.
+    """
+
+    def __init__(self, loss_weight: float = 1.0):
+        super().__init__()
+        self.loss_weight = loss_weight
+
+    def forward(self, feats: torch.Tensor,
+                targets: torch.Tensor) -> torch.Tensor:
+        if feats.shape != targets.shape:
+            raise ValueError(
+                f'L1DistanceLoss: features {tuple(feats.shape)} and targets '
+                f'{tuple(targets.shape)} must have the same shape.')
+        return self.loss_weight * F.l1_loss(feats, targets)

@@ -77,9 +77,10 @@ class GaussianPromptAggregationHook(Hook):
             if self._sum is None:
                 self._sum = {n: weight * p.detach().clone()
                              for n, p in params.items()}
-            else:
+            else:  # a resumed sum may still be on the CPU
                 for n, p in params.items():
-                    self._sum[n].add_(p.detach(), alpha=weight)
+                    self._sum[n] = self._sum[n].to(p.device).add_(
+                        p.detach(), alpha=weight)
             if runner.epoch + 1 == runner.max_epochs:
                 for n, p in params.items():
                     p.copy_(self._sum[n])
@@ -97,5 +98,4 @@ class GaussianPromptAggregationHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         saved = checkpoint.get('gaussian_prompt_sum')
         if saved is not None:
-            params = self._trainable(runner)
-            self._sum = {n: t.to(params[n].device) for n, t in saved.items()}
+            self._sum = dict(saved)

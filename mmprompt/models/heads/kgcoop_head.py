@@ -57,31 +57,27 @@ class KgCoOpHead(PromptClsHead):
                 "dict(type='HandcraftedPrompts', templates=...).")
         self.knowledge_prompts = knowledge_prompts
         self.loss_kg = MODELS.build(loss_kg)
-        self._knowledge_key = None
-        self._knowledge = None
 
     def set_class_names(self,
                         classnames: Sequence[str],
                         template: Optional[str] = None) -> None:
+        changed = (tuple(classnames), template) != self._classes_key
         super().set_class_names(classnames, template)
-        if (tuple(classnames), template) != self._knowledge_key:
+        if changed:
             self.knowledge_prompts.set_class_names(
                 list(classnames), self.text_encoder, template=template)
-            self._knowledge_key = (tuple(classnames), template)
-            self._knowledge = None
 
     def knowledge_features(self) -> torch.Tensor:
         """L2-normalised hand-crafted class features ``(num_classes, D)``,
         computed without gradients once per class list, encoder weights and
         device."""
-        key = (self._knowledge_key, self.text_encoder.device,
+        key = (self._classes_key, self.text_encoder.device,
                tuple(p._version for p in self.text_encoder.parameters()))
-        if self._knowledge is None or key != self._knowledge[0]:
-            with torch.no_grad():
-                feats = F.normalize(
-                    self.knowledge_prompts(self.text_encoder), dim=-1)
-            self._knowledge = (key, feats)
-        return self._knowledge[1]
+        return self._cached(
+            lambda: F.normalize(
+                self.knowledge_prompts(self.text_encoder), dim=-1),
+            key=key,
+            slot='knowledge')
 
     def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> dict:

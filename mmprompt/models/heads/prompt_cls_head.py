@@ -64,8 +64,7 @@ class PromptClsHead(ClsHead):
         self.prompt_learner = prompt_learner
         self.fixed_logit_scale = logit_scale
         self._classes_key = None
-        self._cache_key = None
-        self._cache = None
+        self._caches = {}  # slot -> (key, value), see _cached
 
     @property
     def classnames(self) -> Optional[list]:
@@ -92,7 +91,7 @@ class PromptClsHead(ClsHead):
         self.prompt_learner.set_class_names(
             list(classnames), self.text_encoder, template=template)
         self._classes_key = key
-        self._cache = None
+        self._caches.clear()
 
     def _text_parameters(self) -> list:
         """Every parameter the class text features depend on."""
@@ -106,15 +105,23 @@ class PromptClsHead(ClsHead):
         buffers = tuple(b._version for b in self.prompt_learner.buffers())
         return (self._classes_key, versions, buffers, self.text_encoder.device)
 
-    def _cached(self, compute):
-        """``compute()`` without gradients, reused until :meth:`_state_key`
-        changes (every optimiser step and checkpoint load changes it)."""
-        key = self._state_key()
-        if self._cache is None or key != self._cache_key:
+    def _cached(self, compute, key=None, slot: str = 'text'):
+        """``compute()`` without gradients, reused until ``key`` changes.
+
+        Args:
+            compute (callable): Computes the value.
+            key (optional): What the value depends on. Defaults to
+                :meth:`_state_key` (every optimiser step and checkpoint
+                load changes it).
+            slot (str): Name of the cached value, so that a head can keep
+                several. Defaults to 'text' (the class text features).
+        """
+        key = self._state_key() if key is None else key
+        cached = self._caches.get(slot)
+        if cached is None or cached[0] != key:
             with torch.no_grad():
-                self._cache = compute()
-            self._cache_key = key
-        return self._cache
+                cached = self._caches[slot] = (key, compute())
+        return cached[1]
 
     def text_features(self) -> torch.Tensor:
         """L2-normalised class text features ``(num_classes, embed_dim)``.
@@ -127,7 +134,7 @@ class PromptClsHead(ClsHead):
         """
         if self.training and any(p.requires_grad
                                  for p in self._text_parameters()):
-            self._cache = None
+            self._caches.pop('text', None)
             return F.normalize(self.prompt_learner(self.text_encoder), dim=-1)
         return self._cached(lambda: F.normalize(
             self.prompt_learner(self.text_encoder), dim=-1))

@@ -225,3 +225,52 @@ class TestApplyCompatPatches(TestCase):
             toys.build(dict(type='Boom'))
         self.assertIn('Boom is not in the constructor', str(ctx.exception))
         self.assertNotIn('Did you mean', str(ctx.exception))
+
+    def test_checkpoints_are_written_atomically(self):
+        import resource
+        import signal
+
+        import mmengine.runner
+        from mmengine.runner import checkpoint as ckpt_module
+        from mmengine.runner import runner as runner_module
+
+        from mmprompt.errors import CheckpointError
+
+        # Every name mmengine calls it by is the shim.
+        for fn in (ckpt_module.save_checkpoint,
+                   runner_module.save_checkpoint,
+                   mmengine.runner.save_checkpoint):
+            self.assertTrue(compat._is_marked(fn))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = osp.join(tmp, 'epoch_1.pth')
+            small = {'state_dict': {'w': torch.arange(3.)}}
+            ckpt_module.save_checkpoint(small, path)
+            self.assertTrue(
+                torch.equal(torch.load(path)['state_dict']['w'],
+                            torch.arange(3.)))
+            self.assertEqual(os.listdir(tmp), ['epoch_1.pth'])
+            mode = os.stat(path).st_mode & 0o777
+            umask = os.umask(0)
+            os.umask(umask)
+            self.assertEqual(mode, 0o666 & ~umask)
+
+            # A full disk, simulated by a file-size limit: the write fails
+            # half-way, and neither a truncated file nor a temporary one is
+            # left; the earlier checkpoint of that name stays intact.
+            big = {'state_dict': {'w': torch.zeros(200_000)}}
+            soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+            handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, hard))
+            try:
+                with self.assertRaisesRegex(
+                        CheckpointError,
+                        rf'Could not write the checkpoint {path} \(\d+ '
+                        r'bytes\): File too large\. Nothing was written'):
+                    ckpt_module.save_checkpoint(big, path)
+            finally:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+                signal.signal(signal.SIGXFSZ, handler)
+            self.assertEqual(os.listdir(tmp), ['epoch_1.pth'])
+            self.assertTrue(
+                torch.equal(torch.load(path)['state_dict']['w'],
+                            torch.arange(3.)))

@@ -42,11 +42,16 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     sys.path.insert(0, REPO)
-    from mmprompt.datasets import make_procedural_dataset
+    from mmprompt.datasets.procedural import ensure_procedural_dataset
+    from mmprompt.errors import MMPromptError
 
     data_root = osp.join(REPO, args.data_root)
-    if not osp.exists(osp.join(data_root, 'split_zhou_ProceduralDTD.json')):
-        make_procedural_dataset(data_root)
+    try:
+        # Written once, through a temporary folder renamed into place: a
+        # demo killed while writing leaves no half-written data root.
+        ensure_procedural_dataset(data_root)
+    except MMPromptError as err:
+        sys.exit(f'demo: {err}')
     work = osp.join(REPO, args.work_dir)
     os.makedirs(work, exist_ok=True)
     seed = args.seed

@@ -5,6 +5,15 @@
 # Env: GPUS (8, total tasks), GPUS_PER_NODE (8), CPUS_PER_TASK (5),
 #      SRUN_ARGS (extra srun arguments), PYTHON (python).
 
+if [ $# -lt 4 ]; then
+    echo "usage: bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG" \
+        "WORK_DIR [train.py options]" >&2
+    echo "error: PARTITION, JOB_NAME, CONFIG and WORK_DIR are required," \
+        "e.g. GPUS=8 bash tools/slurm_train.sh gpu coop" \
+        "configs/coop/coop_vitb16_dtd.py work_dirs/coop_dtd" >&2
+    exit 2
+fi
+
 set -x
 
 PARTITION=$1

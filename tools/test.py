@@ -13,29 +13,47 @@ Examples:
     Several processes on one machine (GPUs, or CPU with the gloo backend)::
 
         bash tools/dist_test.sh configs/coop/CONFIG.py CHECKPOINT 2
+
+A user mistake (a missing checkpoint, an ``--out`` that cannot be written, an
+unknown config field or option) stops the run at once with one
+``error: ...`` paragraph and exit status 2; ``--debug`` shows the traceback.
+
+A test does not take the work-dir lock of ``tools/train.py``: testing a
+checkpoint while a training writes into the same work dir is allowed. The
+test's log goes to its own ``<work_dir>/<timestamp>/`` folder (its copy of
+the config, ``<work_dir>/<config name>.py``, replaces the training's).
 """
 import argparse
 import os
 import os.path as osp
 import sys
 
-import mmengine
-from mmengine.config import Config, DictAction
-from mmengine.dist import is_main_process
-from mmengine.evaluator import DumpResults
-from mmengine.runner import Runner
-
-try:
-    import mmprompt  # noqa: F401
-except ImportError:  # running from a checkout that is not installed
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    import mmprompt  # noqa: F401
-from mmprompt.engine import close_process_group
-from mmprompt.registry import RUNNERS
+# Only the standard library is imported at the top: ``--help`` and a wrong
+# command line answer at once; torch, mmengine and mmprompt load in main().
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def parse_args():
-    """Parse the command line."""
+class KeyValueAction(argparse.Action):
+    """Collect ``key=value`` strings (parsed later, like ``DictAction``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for value in values:
+            if '=' not in value or value.startswith('='):
+                parser.error(f"{option_string} takes KEY=VALUE pairs, got "
+                             f"'{value}' (e.g. test_dataloader.batch_size=8)")
+        items = list(getattr(namespace, self.dest, None) or []) + values
+        setattr(namespace, self.dest, items)
+
+
+def parse_args(argv=None):
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): The arguments; defaults to sys.argv.
+
+    Returns:
+        argparse.Namespace: The options.
+    """
     parser = argparse.ArgumentParser(
         description='Test (and evaluate) a checkpoint')
     parser.add_argument('config', help='test config file path')
@@ -50,8 +68,9 @@ def parse_args():
         'config\'s work_dir, else ./work_dirs/<config name>')
     parser.add_argument(
         '--out',
-        help='file to dump the results to: predictions must go to a '
-        '.pkl/.pickle file, metrics to .pkl, .json or .yaml')
+        help='file to dump the results to (its folder must exist): '
+        'predictions must go to a .pkl/.pickle file, metrics to .pkl, .json '
+        'or .yaml')
     parser.add_argument(
         '--out-item',
         choices=['metrics', 'pred'],
@@ -59,19 +78,26 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=KeyValueAction,
+        metavar='KEY=VALUE',
         help='override settings of the config, as key=value pairs merged into '
         'it, e.g. test_dataloader.batch_size=8 or key="[a,b]" for a list; '
-        'quote values that contain spaces')
+        'quote values that contain spaces. A key the config lacks (and no '
+        'constructor takes) is an error')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the full traceback of a user error (a wrong path, field '
+        'or option) instead of the one-line explanation')
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or
     # --local_rank (older); torchrun sets LOCAL_RANK in the environment.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.out_item is not None and args.out is None:
         parser.error('--out-item needs --out FILE')
     if (args.out is not None and args.out_item != 'metrics'
@@ -83,6 +109,15 @@ def parse_args():
     return args
 
 
+def import_mmprompt():
+    """Import mmprompt, also from a checkout that is not installed."""
+    try:
+        import mmprompt  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, REPO)
+        import mmprompt  # noqa: F401
+
+
 def merge_args(cfg, args):
     """Apply the command-line options to the config.
 
@@ -92,7 +127,12 @@ def merge_args(cfg, args):
 
     Returns:
         Config: The updated config.
+
+    Raises:
+        ConfigError: For an unknown ``--cfg-options`` key.
     """
+    from mmprompt.cli import check_cfg_options, parse_cfg_options
+
     cfg.launcher = args.launcher
 
     # work_dir: command line > config > config file name.
@@ -107,26 +147,65 @@ def merge_args(cfg, args):
     # The checkpoint only provides weights; never resume a training state.
     cfg.resume = False
 
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    options = parse_cfg_options(args.cfg_options)
+    if options:
+        check_cfg_options(cfg, options)
+        cfg.merge_from_dict(options)
     return cfg
 
 
-def main():
-    args = parse_args()
-    cfg = Config.fromfile(args.config)
+def check_run(cfg, args):
+    """Check the files and folders of the run before anything is built.
+
+    Args:
+        cfg (Config): The merged config.
+        args (argparse.Namespace): The parsed command line.
+
+    Raises:
+        MMPromptError: For a missing checkpoint or data root, or an
+            ``--out`` file or work dir that cannot be written.
+    """
+    from mmprompt.cli import (check_checkpoint, check_data_roots,
+                              check_out_file, check_work_dir)
+    if args.checkpoint is not None:
+        check_checkpoint(args.checkpoint, 'the checkpoint argument')
+    elif cfg.get('load_from'):
+        check_checkpoint(cfg.load_from, '`load_from` of the config')
+    check_out_file(args.out)
+    check_work_dir(cfg.work_dir)
+    check_data_roots(cfg, ['test_dataloader'])
+
+
+def run_test(args):
+    """Test as the command line says.
+
+    Args:
+        args (argparse.Namespace): The parsed command line.
+    """
+    import mmengine
+    from mmengine.dist import is_main_process
+    from mmengine.evaluator import DumpResults
+    from mmengine.runner import Runner
+
+    from mmprompt.cli import explain_errors, load_config
+    from mmprompt.engine import close_process_group
+    from mmprompt.registry import RUNNERS
+
+    cfg = load_config(args.config)
     cfg = merge_args(cfg, args)
+    check_run(cfg, args)
 
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    with explain_errors(cfg):
+        if 'runner_type' in cfg:
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
 
-    if args.out is not None and args.out_item in (None, 'pred'):
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
+        if args.out is not None and args.out_item in (None, 'pred'):
+            runner.test_evaluator.metrics.append(
+                DumpResults(out_file_path=args.out))
 
-    metrics = runner.test()
+        metrics = runner.test()
 
     if is_main_process():
         if args.out is not None and args.out_item == 'metrics':
@@ -134,6 +213,18 @@ def main():
         print(metrics)
     del runner  # its DDP wrapper holds the process group (see below)
     close_process_group()
+
+
+def main(argv=None):
+    """Parse the command line, then test behind the user-error boundary.
+
+    Args:
+        argv (list[str], optional): The arguments; defaults to sys.argv.
+    """
+    args = parse_args(argv)
+    import_mmprompt()
+    from mmprompt.cli import run_tool
+    run_tool(run_test, args, debug=args.debug)
 
 
 if __name__ == '__main__':

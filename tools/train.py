@@ -9,41 +9,57 @@ Examples:
     Several processes on one machine (GPUs, or CPU with the gloo backend)::
 
         bash tools/dist_train.sh configs/coop/CONFIG.py 2
+
+A user mistake (a missing file, an unknown config field or option, a busy
+work dir) stops the run at once with one ``error: ...`` paragraph and exit
+status 2; ``--debug`` shows the traceback. Only one training at a time may
+use a work dir: the run holds ``<work_dir>/.mmprompt.lock``.
 """
 import argparse
 import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
-from mmengine.device import (is_cuda_available, is_mlu_available,
-                             is_musa_available, is_npu_available)
-from mmengine.runner import Runner
-
-try:
-    import mmprompt  # noqa: F401
-except ImportError:  # running from a checkout that is not installed
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    import mmprompt  # noqa: F401
-from mmprompt.engine import close_process_group
-from mmprompt.registry import RUNNERS
+# Only the standard library is imported at the top: ``--help`` and a wrong
+# command line answer at once; torch, mmengine and mmprompt load in main().
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def parse_args():
-    """Parse the command line."""
+class KeyValueAction(argparse.Action):
+    """Collect ``key=value`` strings (parsed later, like ``DictAction``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for value in values:
+            if '=' not in value or value.startswith('='):
+                parser.error(f"{option_string} takes KEY=VALUE pairs, got "
+                             f"'{value}' (e.g. train_cfg.max_epochs=5)")
+        items = list(getattr(namespace, self.dest, None) or []) + values
+        setattr(namespace, self.dest, items)
+
+
+def parse_args(argv=None):
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): The arguments; defaults to sys.argv.
+
+    Returns:
+        argparse.Namespace: The options.
+    """
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
         '--work-dir',
         help='the directory to save logs and checkpoints; defaults to '
-        'the config\'s work_dir, else ./work_dirs/<config name>')
+        'the config\'s work_dir, else ./work_dirs/<config name>. One '
+        'training at a time may use it')
     parser.add_argument(
         '--resume',
         nargs='?',
         type=str,
         const='auto',
         help='resume from the given checkpoint, or, without a path, from the '
-        'latest checkpoint in the work directory')
+        'latest checkpoint in the work directory (an error if it has none)')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -60,26 +76,44 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=KeyValueAction,
+        metavar='KEY=VALUE',
         help='override settings of the config, as key=value pairs merged into '
         'it, e.g. train_dataloader.batch_size=8 or key="[a,b]" for a list; '
-        'quote values that contain spaces')
+        'quote values that contain spaces. A key the config lacks (and no '
+        'constructor takes) is an error')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the full traceback of a user error (a wrong path, field '
+        'or option) instead of the one-line explanation')
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or
     # --local_rank (older); torchrun sets LOCAL_RANK in the environment.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
+def import_mmprompt():
+    """Import mmprompt, also from a checkout that is not installed."""
+    try:
+        import mmprompt  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, REPO)
+        import mmprompt  # noqa: F401
+
+
 def amp_device_available():
     """Whether a device exists that mmengine's ``AmpOptimWrapper`` accepts."""
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_musa_available, is_npu_available)
     return (is_cuda_available() or is_npu_available() or is_mlu_available()
             or is_musa_available())
 
@@ -93,7 +127,15 @@ def merge_args(cfg, args):
 
     Returns:
         Config: The updated config.
+
+    Raises:
+        ConfigError: For an option the config cannot take (an unknown
+            ``--cfg-options`` key, ``--auto-scale-lr`` without a base batch
+            size).
     """
+    from mmprompt.cli import check_cfg_options, parse_cfg_options
+    from mmprompt.errors import ConfigError
+
     cfg.launcher = args.launcher
 
     # work_dir: command line > config > config file name.
@@ -121,31 +163,88 @@ def merge_args(cfg, args):
 
     if args.auto_scale_lr:
         if 'base_batch_size' not in (cfg.get('auto_scale_lr', None) or {}):
-            sys.exit('error: --auto-scale-lr needs '
-                     '`auto_scale_lr = dict(base_batch_size=N)` in the config')
+            raise ConfigError(
+                '--auto-scale-lr needs `auto_scale_lr = '
+                'dict(base_batch_size=N)` in the config (N: the total batch '
+                'size its learning rate is meant for).')
         cfg.auto_scale_lr.enable = True
 
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    options = parse_cfg_options(args.cfg_options)
+    if options:
+        check_cfg_options(cfg, options)
+        cfg.merge_from_dict(options)
     return cfg
 
 
-def main():
-    args = parse_args()
-    if args.amp and not amp_device_available():
-        sys.exit('error: --amp needs a CUDA (or NPU/MLU/MUSA) device, and '
-                 'none is available; mmengine\'s AmpOptimWrapper does not '
-                 'support the CPU. Train without --amp.')
-    cfg = Config.fromfile(args.config)
-    cfg = merge_args(cfg, args)
+def check_run(cfg, args):
+    """Check the files and folders of the run before anything is built.
 
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.train()
-    del runner  # its DDP wrapper holds the process group (see below)
-    close_process_group()
+    Args:
+        cfg (Config): The merged config.
+        args (argparse.Namespace): The parsed command line.
+
+    Raises:
+        MMPromptError: For a missing checkpoint or data root, or a work dir
+            that cannot be written.
+    """
+    from mmprompt.cli import check_checkpoint, check_data_roots, check_work_dir
+    if args.resume not in (None, 'auto'):
+        check_checkpoint(args.resume, '--resume')
+    elif cfg.get('load_from'):
+        check_checkpoint(cfg.load_from, '`load_from` of the config')
+    check_work_dir(cfg.work_dir)
+    loaders = ['train_dataloader']
+    if cfg.get('val_cfg') is not None:
+        loaders.append('val_dataloader')
+    check_data_roots(cfg, loaders)
+
+
+def train(args):
+    """Train as the command line says.
+
+    Args:
+        args (argparse.Namespace): The parsed command line.
+    """
+    from mmengine.runner import Runner
+
+    from mmprompt.cli import (check_resumable, explain_errors, load_config,
+                              lock_work_dir)
+    from mmprompt.engine import close_process_group
+    from mmprompt.errors import ConfigError
+    from mmprompt.registry import RUNNERS
+
+    if args.amp and not amp_device_available():
+        raise ConfigError(
+            '--amp needs a CUDA (or NPU/MLU/MUSA) device, and none is '
+            'available; mmengine\'s AmpOptimWrapper does not support the '
+            'CPU. Train without --amp.')
+    cfg = load_config(args.config)
+    cfg = merge_args(cfg, args)
+    check_run(cfg, args)
+
+    with lock_work_dir(cfg.work_dir, args.launcher):
+        if args.resume == 'auto':
+            check_resumable(cfg.work_dir)
+        with explain_errors(cfg):
+            if 'runner_type' in cfg:
+                runner = RUNNERS.build(cfg)
+            else:
+                runner = Runner.from_cfg(cfg)
+            runner.train()
+        del runner  # its DDP wrapper holds the process group (see below)
+        close_process_group()
+
+
+def main(argv=None):
+    """Parse the command line, then train behind the user-error boundary.
+
+    Args:
+        argv (list[str], optional): The arguments; defaults to sys.argv.
+    """
+    args = parse_args(argv)
+    import_mmprompt()
+    from mmprompt.cli import run_tool
+    run_tool(train, args, debug=args.debug)
 
 
 if __name__ == '__main__':

@@ -10,6 +10,9 @@ default_hooks = dict(
         type='CheckpointHook', interval=50, save_last=True, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # Records the method and config in each checkpoint, and refuses to load
+    # a checkpoint that lacks this model's trained weights or holds others.
+    checkpoint_check=dict(type='CheckpointCheckHook'),
 )
 
 custom_hooks = [

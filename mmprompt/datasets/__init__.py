@@ -14,6 +14,7 @@ from .samplers import EpisodicBatchSampler
 from .synthetic import CoOpSynthetic, make_synthetic_coop_dataset
 from .templates import (COOP_TEMPLATES, IMAGENET_TEMPLATES,
                         IMAGENET_TEMPLATES_SELECT, get_templates)
+from .transforms import LoadCoOpImage  # noqa: F401
 
 __all__ = [
     'CoOpDataset', 'CoOpDTD', 'CoOpCaltech101', 'CoOpEuroSAT',

@@ -8,24 +8,32 @@ files) and a seeded few-shot draw on top of it. This module holds
 * pure helpers that replay that draw and the base-to-new class selection
   exactly (:func:`sample_few_shot`, :func:`split_base_new`,
   :func:`select_classes`, :func:`relabel_items`), and
-* :class:`CoOpDataset`, which reads a split file and applies them. Concrete
-  datasets only name their paths, template and class-name cleaning.
+* :class:`CoOpDataset`, which reads a split file, checks it (no image
+  listed twice in a split, no val/test class without training images, one
+  label per class name) and applies them. Concrete datasets only name their
+  paths, template and class-name cleaning, and
+* :func:`write_dataset_atomically`, with which the offline generators write
+  a dataset through a temporary folder renamed into place.
 
 Items are CoOp split entries: ``(rel_path, label, classname)`` sequences.
 """
 import json
+import logging
 import math
 import os
 import os.path as osp
 import random
 import shutil
-from collections import defaultdict
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+import uuid
+from collections import Counter, defaultdict
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
+                    TypeVar)
 
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import print_log
 from mmpretrain.datasets import BaseDataset
 
+from mmprompt.errors import ConfigError, DataError, PathNotFoundError
 from mmprompt.registry import DATASETS
 from .templates import COOP_TEMPLATES
 
@@ -36,6 +44,32 @@ SUBSAMPLES = ('all', 'base', 'new')
 #: CoOp draws ``min(num_shots, 4)`` validation images per class.
 MAX_VAL_SHOTS = 4
 COOP_DATASETS_DOC = 'https://github.com/KaiyangZhou/CoOp/blob/main/DATASETS.md'
+#: The ``num_shots`` that keeps every image (``None`` does too).
+ALL_SHOTS = -1
+
+
+def check_num_shots(num_shots: Optional[int], owner: str = '') -> None:
+    """Check a ``num_shots`` value: a positive int, or -1 / None for all.
+
+    Args:
+        num_shots (int, optional): The value to check.
+        owner (str): Prefix of the error messages, e.g. ``'CoOpDTD: '``.
+            Defaults to ``''``.
+
+    Raises:
+        TypeError: If ``num_shots`` is neither None nor an int.
+        ConfigError: If ``num_shots`` is 0 or below -1.
+    """
+    if num_shots is None:
+        return
+    if isinstance(num_shots, bool) or not isinstance(num_shots, int):
+        raise TypeError(f'{owner}num_shots must be an int (-1 for all '
+                        f'images), but got {num_shots!r}.')
+    if num_shots == 0 or num_shots < ALL_SHOTS:
+        raise ConfigError(
+            f'{owner}num_shots={num_shots} is not a number of images per '
+            'class. Set num_shots to a positive number of shots, or to -1 '
+            '(or None) to keep every image of the split.')
 
 
 def _group_by_label(items: Sequence[Item]) -> Dict[int, List[Item]]:
@@ -72,7 +106,7 @@ def _check_shots_available(train_items: Sequence[Item],
         descriptions.append(f'{name}(label {label}): {len(group)} images')
     more = f' and {len(short) - 5} more' if len(short) > 5 else ''
     fewest = min(len(group) for _, group in short)
-    raise ValueError(
+    raise DataError(
         f'num_shots={num_shots} but {len(short)} training class(es) have '
         f'fewer images: {"; ".join(descriptions)}{more}. Lower num_shots to '
         f'at most {fewest} (or use num_shots=-1 for all images).')
@@ -105,8 +139,9 @@ def sample_few_shot(
             required, ``item[2]`` names the class in error messages.
         val_items (Sequence[Sequence], optional): Val split entries, or None
             to draw the train split only (CoOp's ImageNet has no val draw).
-        num_shots (int, optional): Images per class. ``None`` or a value
-            ``<= 0`` keeps every image and consumes no randomness.
+        num_shots (int, optional): Images per class. ``-1`` or ``None``
+            keeps every image and consumes no randomness; 0 and values below
+            -1 are errors (they used to mean "all images" silently).
         seed (int): The seed CoOp passes as ``--seed``.
 
     Returns:
@@ -114,7 +149,8 @@ def sample_few_shot(
         label in order of first appearance, within a label in draw order.
 
     Raises:
-        ValueError: If a training class has fewer than ``num_shots`` images.
+        DataError: If a training class has fewer than ``num_shots`` images.
+        ConfigError: If ``num_shots`` is 0 or below -1.
 
     Examples:
         >>> train = [(f'{c}/{i}.jpg', y, c) for y, c in enumerate('ab')
@@ -123,7 +159,8 @@ def sample_few_shot(
         >>> [item[1] for item in shots]
         [0, 0, 1, 1]
     """
-    if num_shots is None or num_shots < 1:
+    check_num_shots(num_shots)
+    if num_shots is None or num_shots == ALL_SHOTS:
         return list(train_items), (None
                                    if val_items is None else list(val_items))
     _check_shots_available(train_items, num_shots)
@@ -243,6 +280,99 @@ def write_split(split: dict, split_path: str) -> None:
         json.dump(split, f, indent=4, separators=(',', ': '))
 
 
+def _not_empty_error(out_dir: str) -> FileExistsError:
+    return FileExistsError(
+        f"'{out_dir}' is not empty; choose an empty or new folder, or "
+        'pass overwrite=True (replaces its images/ and split file).')
+
+
+def _move_into(tmp_dir: str, out_dir: str, split_file: str) -> None:
+    """Replace ``out_dir``'s ``images/`` and split file by ``tmp_dir``'s.
+
+    The old split file goes first and the new one comes last, so an
+    interrupted replacement never leaves a split file next to images it
+    does not describe.
+    """
+    split_path = osp.join(out_dir, split_file)
+    image_root = osp.join(out_dir, 'images')
+    if osp.lexists(split_path):
+        os.remove(split_path)
+    shutil.rmtree(image_root, ignore_errors=True)
+    shutil.move(osp.join(tmp_dir, 'images'), image_root)
+    shutil.move(osp.join(tmp_dir, split_file), split_path)
+
+
+def write_dataset_atomically(out_dir: str,
+                             split_file: str,
+                             write: Callable[[str, str], dict],
+                             overwrite: bool = False) -> dict:
+    """Write a generated dataset so that no half-written folder remains.
+
+    ``write(split_path, image_root)`` writes the split file and the images
+    into a new temporary folder next to ``out_dir``
+    (``.<name>.tmp-<pid>-<random>``). Only when it has finished is that
+    folder renamed to ``out_dir`` (one atomic ``os.rename``), so a process
+    killed while writing leaves ``out_dir`` absent (and at most a stale
+    temporary folder, which may be deleted), never a folder without its
+    split file. An empty ``out_dir`` is replaced the same way; a non-empty
+    one only with ``overwrite`` (then its ``images/`` and split file are
+    replaced, other files are kept).
+
+    When two processes (e.g. the ranks of a distributed run) write the same
+    ``out_dir`` at once, the first rename wins; the other process removes its
+    temporary folder and gets a :class:`FileExistsError`, after which the
+    winner's complete dataset is in place.
+
+    Args:
+        out_dir (str): The dataset root to write.
+        split_file (str): Name of the split file in it.
+        write (Callable[[str, str], dict]): Writes the dataset given the
+            split file's path and the image folder, and returns the split.
+        overwrite (bool): Allow a non-empty ``out_dir``. Defaults to False.
+
+    Returns:
+        dict: What ``write`` returned.
+
+    Raises:
+        FileExistsError: ``out_dir`` is not empty and ``overwrite`` is False
+            (also when another process filled it meanwhile), or it is a
+            file.
+    """
+    if osp.lexists(out_dir) and not osp.isdir(out_dir):
+        raise FileExistsError(
+            f"'{out_dir}' exists and is not a folder; choose a new folder.")
+    if osp.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise _not_empty_error(out_dir)
+    target = osp.abspath(out_dir)
+    parent = osp.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    # os.mkdir (unlike tempfile.mkdtemp) honours the umask, so the renamed
+    # folder gets the permissions of any other new folder.
+    tmp_dir = osp.join(
+        parent, f'.{osp.basename(target)}.tmp-{os.getpid()}-'
+        f'{uuid.uuid4().hex[:8]}')
+    os.mkdir(tmp_dir)
+    try:
+        result = write(osp.join(tmp_dir, split_file),
+                       osp.join(tmp_dir, 'images'))
+        try:
+            # Atomic; replaces a missing or empty folder (POSIX).
+            os.rename(tmp_dir, target)
+            return result
+        except OSError:
+            if not osp.isdir(target):
+                raise
+        if os.listdir(target) and not overwrite:
+            # Another writer's rename came first: keep its dataset.
+            raise _not_empty_error(out_dir)
+        # Overwrite, or an empty folder a rename cannot replace (a mount
+        # point): move the contents instead.
+        _move_into(tmp_dir, target, split_file)
+        return result
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
 @DATASETS.register_module()
 class CoOpDataset(BaseDataset):
     """A dataset read from a CoOp split file, with CoOp's few-shot draw.
@@ -272,13 +402,24 @@ class CoOpDataset(BaseDataset):
     Nothing is ever written into ``data_root`` (CoOp caches few-shot pickles
     there; here the draw is recomputed, it takes milliseconds). The split
     file is read at construction (it carries the class names for the
-    metainfo); ``lazy_init`` defers the draw and the image check.
+    metainfo); ``lazy_init`` defers the draw and the image check. A dataset
+    that can generate itself sets ``WRITES_ON_FIRST_USE`` and implements
+    :meth:`write_on_first_use`, which runs when ``data_root`` does not exist
+    (never into an existing folder).
+
+    The split file is checked when read: an image listed twice in one split,
+    a val or test label without training images, or (in a split file) two
+    labels with one class name is a :class:`~mmprompt.errors.DataError`
+    naming the entries, and so is an empty requested split.
 
     Metainfo:
 
     - ``classes`` (tuple[str]): names of the selected classes, index = label.
     - ``base_classes`` / ``new_classes`` (tuple[str]): the protocol's base
       and new class names, whatever ``subsample`` is.
+    - ``base_labels`` / ``new_labels`` (tuple[int]): the labels of those
+      classes (as in ``subsample='all'``); :class:`BaseNewAccuracy` takes
+      the base/new membership from them.
     - ``subsample`` (str), ``template`` (str, e.g. ``'{} texture.'``),
       ``dataset_name`` (str, CoOp's name, e.g. ``'DescribableTextures'``).
 
@@ -291,9 +432,10 @@ class CoOpDataset(BaseDataset):
         data_root (str): The dataset folder (holding the split file).
         split (str): ``'train'``, ``'val'`` or ``'test'``. Defaults to
             ``'train'``.
-        num_shots (int): Images per class drawn from the train split
-            (``min(num_shots, 4)`` from val); ``-1`` (or any value ``<= 0``,
-            or None) keeps all images. Defaults to -1.
+        num_shots (int, optional): Images per class drawn from the train
+            split (``min(num_shots, 4)`` from val); ``-1`` (or None) keeps
+            all images. 0 and other negative values are errors. Defaults to
+            -1.
         seed (int): Seed of the few-shot draw; the same seed gives CoOp's
             shots. Defaults to 1.
         subsample (str): ``'all'``, ``'base'`` or ``'new'`` classes.
@@ -326,6 +468,10 @@ class CoOpDataset(BaseDataset):
     #: Draw ``min(num_shots, 4)`` val images per class (CoOp); False keeps
     #: the whole val split (ImageNet, whose val split is the test split).
     SAMPLE_VAL: bool = True
+    #: The dataset writes itself into a missing ``data_root`` (see
+    #: :meth:`write_on_first_use`); tools skip their "data root missing"
+    #: check for such classes.
+    WRITES_ON_FIRST_USE: bool = False
 
     def __init_subclass__(cls, **kwargs):
         """Take CoOp's template of ``DATASET_NAME`` unless one is set."""
@@ -351,21 +497,18 @@ class CoOpDataset(BaseDataset):
                  **kwargs):
         name = type(self).__name__
         if split not in SPLITS:
-            raise ValueError(f"{name}: split must be one of {SPLITS}, "
-                             f"but got {split!r}.")
+            raise ConfigError(f"{name}: split must be one of {SPLITS}, "
+                              f"but got {split!r}.")
         if subsample not in SUBSAMPLES:
-            raise ValueError(f"{name}: subsample must be one of "
-                             f"{SUBSAMPLES}, but got {subsample!r}.")
-        if num_shots is not None and (isinstance(num_shots, bool)
-                                      or not isinstance(num_shots, int)):
-            raise TypeError(f'{name}: num_shots must be an int (-1 for all '
-                            f'images), but got {num_shots!r}.')
+            raise ConfigError(f"{name}: subsample must be one of "
+                              f"{SUBSAMPLES}, but got {subsample!r}.")
+        check_num_shots(num_shots, f'{name}: ')
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f'{name}: seed must be an int, but got {seed!r}.')
         split_file = split_file if split_file is not None else self.SPLIT_FILE
         image_dir = image_dir if image_dir is not None else self.IMAGE_DIR
         if not split_file:
-            raise ValueError(
+            raise ConfigError(
                 f'{name}: no split file given; pass split_file= or set the '
                 'class attribute SPLIT_FILE.')
         if file_client_args is not None:
@@ -385,8 +528,11 @@ class CoOpDataset(BaseDataset):
             data_root, backend_args=backend_args, enable_singleton=True)
         self._is_local = isinstance(self.backend, LocalBackend)
 
+        if (self.WRITES_ON_FIRST_USE and self._is_local
+                and not osp.lexists(data_root)):
+            self.write_on_first_use(data_root)
         if self._is_local and not self.backend.isdir(data_root):
-            raise FileNotFoundError(
+            raise PathNotFoundError(
                 f"{name}: data_root '{data_root}' does not exist or is not a "
                 f"folder. Set data_root to the folder that holds "
                 f"'{split_file}' and '{image_dir}/' (see the layout in the "
@@ -395,7 +541,9 @@ class CoOpDataset(BaseDataset):
         #: The image folder (split paths are relative to it).
         self.image_root = self.backend.join_path(data_root, image_dir)
         self._splits = self.load_split(split_path)
+        self._check_no_repeats(self._splits, split_path)
         self._label_names = self._collect_class_names(self._splits, split_path)
+        self._check_labels_have_training_images(self._splits, split_path)
         computed = self._compute_metainfo()
         if test_mode is None:
             test_mode = split != 'train'
@@ -417,6 +565,23 @@ class CoOpDataset(BaseDataset):
     # ------------------------------------------------------------------
     # Hooks for subclasses
     # ------------------------------------------------------------------
+    @classmethod
+    def write_on_first_use(cls, data_root: str) -> None:
+        """Write the dataset into ``data_root``, which does not exist yet.
+
+        Called at construction when ``WRITES_ON_FIRST_USE`` is True and
+        ``data_root`` (local storage) does not exist. Implementations write
+        through a temporary folder renamed into place (see
+        :func:`write_dataset_atomically`), so concurrent ranks and killed
+        runs leave a complete dataset or none.
+
+        Args:
+            data_root (str): The missing dataset folder.
+        """
+        raise NotImplementedError(
+            f'{cls.__name__} sets WRITES_ON_FIRST_USE but does not implement '
+            'write_on_first_use().')
+
     @classmethod
     def clean_classname(cls, name: str) -> str:
         """Turn a split file's class name into the name used in prompts.
@@ -441,7 +606,7 @@ class CoOpDataset(BaseDataset):
         """
         name = type(self).__name__
         if not self.backend.exists(split_path):
-            raise FileNotFoundError(
+            raise PathNotFoundError(
                 f"{name}: split file '{split_path}' not found. Download "
                 f"CoOp's '{osp.basename(split_path)}' from the links in "
                 f"CoOp's DATASETS.md ({COOP_DATASETS_DOC}) into data_root, "
@@ -449,28 +614,29 @@ class CoOpDataset(BaseDataset):
         try:
             raw = json.loads(self.backend.get_text(split_path))
         except ValueError as err:
-            raise ValueError(f"{name}: split file '{split_path}' is not "
-                             f'valid JSON ({err}).') from err
+            raise DataError(f"{name}: split file '{split_path}' is not "
+                            f'valid JSON ({err}).') from err
         if not isinstance(raw, dict):
-            raise ValueError(
+            raise DataError(
                 f"{name}: split file '{split_path}' must hold a JSON object "
                 f"with keys {list(SPLITS)}, but holds a "
                 f'{type(raw).__name__}.')
         splits = {}
         for key in SPLITS:
             if key not in raw:
-                raise ValueError(
+                raise DataError(
                     f"{name}: split file '{split_path}' has no '{key}' list "
                     f'(found keys {sorted(raw)}); a CoOp split file has '
                     f'{list(SPLITS)}.')
             if not isinstance(raw[key], list):
-                raise ValueError(
+                raise DataError(
                     f"{name}: '{key}' in split file '{split_path}' must be a "
                     f'list of [rel_path, label, classname] entries.')
             splits[key] = [
                 self._parse_entry(entry, key, idx, split_path)
                 for idx, entry in enumerate(raw[key])
             ]
+        self._check_one_label_per_name(splits, split_path)
         return splits
 
     # ------------------------------------------------------------------
@@ -479,10 +645,18 @@ class CoOpDataset(BaseDataset):
     def load_data_list(self) -> List[dict]:
         """Draw the shots, select the classes and list the images.
 
+        Logs what the split holds: the images and classes actually used,
+        and for train and val how they were drawn.
+
         Returns:
             list[dict]: Data infos with ``img_path`` and ``gt_label``.
+
+        Raises:
+            DataError: If the requested split has no images (after the class
+                selection).
         """
         train, val = self._splits['train'], self._splits['val']
+        drawn = self.num_shots is not None and self.num_shots != ALL_SHOTS
         if self.split == 'test':
             # The test split is never sampled, and the draw cannot change
             # which labels the train split has (every label keeps >= 1 item).
@@ -493,12 +667,6 @@ class CoOpDataset(BaseDataset):
                 self.seed)
             if self.SAMPLE_VAL:
                 val = sampled_val
-            if self.num_shots is not None and self.num_shots > 0:
-                print_log(
-                    f'{type(self).__name__}: drew {self.num_shots} shots per '
-                    f'class with seed {self.seed} ({len(fewshot_train)} '
-                    f'train / {len(val)} val images).',
-                    logger='current')
         items = {
             'train': fewshot_train,
             'val': val,
@@ -508,6 +676,9 @@ class CoOpDataset(BaseDataset):
             mapping = select_classes((item[1] for item in fewshot_train),
                                      self.subsample)
             items = relabel_items(items, mapping)
+        if not items:
+            raise DataError(self._empty_split_message())
+        print_log(self._describe_split(items, drawn), logger='current')
 
         data_list = [
             dict(
@@ -520,7 +691,7 @@ class CoOpDataset(BaseDataset):
 
     def extra_repr(self) -> List[str]:
         """The extra repr information of the dataset."""
-        shots = 'all' if not self.num_shots or self.num_shots < 1 \
+        shots = 'all' if self.num_shots in (None, ALL_SHOTS) \
             else self.num_shots
         return [
             f'Root of dataset: \t{self.data_root}',
@@ -550,11 +721,55 @@ class CoOpDataset(BaseDataset):
                 and isinstance(label, int) and not isinstance(label, bool)
                 and label >= 0 and isinstance(classname, str))
         if not ok:
-            raise ValueError(
+            raise DataError(
                 f"{type(self).__name__}: entry {idx} of '{key}' in split "
                 f"file '{split_path}' is malformed: {entry!r}; expected "
                 '[rel_path (str), label (int >= 0), classname (str)].')
         return rel_path, label, classname
+
+    def _check_one_label_per_name(self, splits: Dict[str, List[tuple]],
+                                  split_path: str) -> None:
+        """Raise if a split file gives one class name to several labels."""
+        labels_of: Dict[str, set] = defaultdict(set)
+        for key in SPLITS:
+            for _, label, classname in splits[key]:
+                labels_of[classname].add(label)
+        shared = [(classname, sorted(labels))
+                  for classname, labels in labels_of.items()
+                  if len(labels) > 1]
+        if not shared:
+            return
+        shown = '; '.join(
+            f"{classname!r}: labels {', '.join(map(str, labels))}"
+            for classname, labels in shared[:5])
+        more = f' and {len(shared) - 5} more' if len(shared) > 5 else ''
+        raise DataError(
+            f"{type(self).__name__}: split file '{split_path}' gives "
+            f'{len(shared)} class name(s) to more than one label ({shown}'
+            f'{more}). Labels with one name get identical prompts (no model '
+            'can tell them apart) and make base/new membership by name '
+            'ambiguous: give each label its own class name in the split '
+            'file.')
+
+    def _check_no_repeats(self, splits: Dict[str, List[tuple]],
+                          split_path: str) -> None:
+        """Raise if a split lists an image more than once."""
+        for key in SPLITS:
+            counts = Counter(item[0] for item in splits[key])
+            if len(counts) == len(splits[key]):
+                continue
+            repeated = [(path, n) for path, n in counts.items() if n > 1]
+            shown = ', '.join(f"'{path}' ({n} times)"
+                              for path, n in repeated[:5])
+            more = (f' and {len(repeated) - 5} more'
+                    if len(repeated) > 5 else '')
+            raise DataError(
+                f"{type(self).__name__}: the '{key}' split of split file "
+                f"'{split_path}' lists {len(repeated)} image(s) more than "
+                f'once: {shown}{more}. A repeated entry is drawn as another '
+                'shot and scored again at test time; list each image once '
+                'per split (remove the repeated entries from the split '
+                'file).')
 
     def _collect_class_names(self, splits: Dict[str, List[tuple]],
                              split_path: str) -> List[str]:
@@ -565,20 +780,108 @@ class CoOpDataset(BaseDataset):
             for idx, (_, label, classname) in enumerate(splits[key]):
                 known = names.setdefault(label, classname)
                 if known != classname:
-                    raise ValueError(
+                    raise DataError(
                         f"{name}: label {label} is named both {known!r} and "
                         f"{classname!r} (entry {idx} of '{key}') in split "
                         f"file '{split_path}'.")
         if not names:
-            raise ValueError(
+            raise DataError(
                 f"{name}: split file '{split_path}' lists no images.")
         missing = sorted(set(range(max(names) + 1)) - set(names))
         if missing:
-            raise ValueError(
+            raise DataError(
                 f"{name}: labels in split file '{split_path}' must be "
                 f'0..{max(names)} without gaps, but {missing[:10]} '
                 f'{"are" if len(missing) > 1 else "is"} missing.')
-        return [self.clean_classname(names[label]) for label in sorted(names)]
+        cleaned = [
+            self.clean_classname(names[label]) for label in sorted(names)
+        ]
+        labels_of: Dict[str, List[int]] = defaultdict(list)
+        for label, classname in enumerate(cleaned):
+            labels_of[classname].append(label)
+        shared = [(classname, labels)
+                  for classname, labels in labels_of.items()
+                  if len(labels) > 1]
+        if shared:
+            # CLIP's ImageNet names repeat 'missile' and 'sunglasses'; the
+            # metainfo carries base/new labels, so only prompts suffer.
+            shown = '; '.join(
+                f"{classname!r}: labels {', '.join(map(str, labels))}"
+                for classname, labels in shared[:5])
+            print_log(
+                f'{name}: {len(shared)} class name(s) are shared by several '
+                f"labels of '{split_path}' ({shown}); their prompts are "
+                'identical, so a zero-shot or prompt-learned classifier '
+                'cannot tell these classes apart.',
+                logger='current',
+                level=logging.WARNING)
+        return cleaned
+
+    def _check_labels_have_training_images(self, splits: Dict[str,
+                                                              List[tuple]],
+                                           split_path: str) -> None:
+        """Raise if a val or test label has no training images."""
+        train_labels = {item[1] for item in splits['train']}
+        test_only: Dict[int, List[str]] = {}
+        for key in ('val', 'test'):
+            for label in sorted({item[1] for item in splits[key]} -
+                                train_labels):
+                test_only.setdefault(label, []).append(key)
+        if not test_only:
+            return
+        labels = sorted(test_only)
+        shown = '; '.join(
+            f'label {label} ({self._label_names[label]!r}) in '
+            f"{' and '.join(repr(key) for key in test_only[label])}"
+            for label in labels[:10])
+        more = f' and {len(labels) - 10} more' if len(labels) > 10 else ''
+        raise DataError(
+            f'{type(self).__name__}: {len(labels)} label(s) of split file '
+            f"'{split_path}' have val/test images but no training images: "
+            f'{shown}{more}. The base/new classes and the few-shot draw come '
+            "from the 'train' split's classes, so such a class would be "
+            "scored in the wrong group: add 'train' entries for these "
+            'labels, or remove their val/test entries.')
+
+    def _describe_split(self, items: Sequence[tuple], drawn: bool) -> str:
+        """One log line on what the requested split holds and why."""
+        where = f"'{self.split}' split"
+        if self.subsample != 'all':
+            where += f', {self.subsample} classes'
+        what = (f'{len(items)} images of '
+                f'{len({item[1] for item in items})} classes')
+        if self.split == 'test':
+            how = 'all of them (the test split is never sampled)'
+        elif not drawn:
+            how = f'all of them (num_shots={self.num_shots})'
+        elif self.split == 'train':
+            how = (f'drawn with {self.num_shots} shots per class, seed '
+                   f'{self.seed}')
+        elif not self.SAMPLE_VAL:
+            how = 'all of them (this val split is not sampled)'
+        else:
+            how = (f'drawn with min(num_shots={self.num_shots}, '
+                   f'{MAX_VAL_SHOTS}) = {min(self.num_shots, MAX_VAL_SHOTS)} '
+                   f'shots per class (a class with fewer keeps all), seed '
+                   f'{self.seed}')
+        return f'{type(self).__name__} ({where}): {what}, {how}.'
+
+    def _empty_split_message(self) -> str:
+        """The error for a requested split without images."""
+        selected = ('' if self.subsample == 'all' else
+                    f' of the {self.subsample} classes (subsample='
+                    f"'{self.subsample}')")
+        message = (f"{type(self).__name__}: the '{self.split}' split of "
+                   f"'{self.ann_file}' has no images{selected}.")
+        if self.split == 'val':
+            return message + (
+                " Validation needs some: add 'val' entries to the split "
+                'file, or turn validation off in the config with '
+                'val_dataloader=None, val_evaluator=None and val_cfg=None.')
+        if self.split == 'test':
+            return message + (" Testing needs some: add 'test' entries to "
+                              'the split file.')
+        return message + " Add 'train' entries to the split file."
 
     def _compute_metainfo(self) -> dict:
         """Class lists of the protocol; see the class docstring."""
@@ -597,6 +900,8 @@ class CoOpDataset(BaseDataset):
             classes=tuple(classes),
             base_classes=tuple(self._label_names[y] for y in base),
             new_classes=tuple(self._label_names[y] for y in new),
+            base_labels=tuple(base),
+            new_labels=tuple(new),
             subsample=self.subsample,
             template=self.TEMPLATE,
             dataset_name=self.DATASET_NAME or type(self).__name__)
@@ -609,7 +914,7 @@ class CoOpDataset(BaseDataset):
         ]
         if missing:
             shown = ', '.join(f"'{path}'" for path in missing[:5])
-            raise FileNotFoundError(
+            raise PathNotFoundError(
                 f"{type(self).__name__}: {len(missing)} of {len(data_list)} "
                 f"images of the '{self.split}' split are missing under "
                 f"'{self.img_prefix}', e.g. {shown}. Check data_root and "

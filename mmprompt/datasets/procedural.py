@@ -24,16 +24,25 @@ units of a 64-pixel image and scale with ``size``.
 import math
 import os
 import os.path as osp
+import shlex
+import time
 from functools import lru_cache
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine.logging import print_log
 from PIL import Image
 
+from mmprompt.errors import PathNotFoundError
 from mmprompt.registry import DATASETS
-from .coop_base import CoOpDataset, prepare_output_dir, write_split
+from .coop_base import CoOpDataset, write_dataset_atomically, write_split
 
 PROCEDURAL_SPLIT_FILE = 'split_zhou_ProceduralDTD.json'
+#: The command-line generator of the dataset (relative to the repository).
+PROCEDURAL_GENERATOR = 'tools/dataset_converters/make_procedural_dtd.py'
+#: What :class:`CoOpProceduralDTD` writes into a missing ``data_root``: the
+#: generator's defaults (32 / 8 / 40 images per class, 64x64, seed 0).
+FIRST_USE_ARGS = dict(num_train=32, num_val=8, num_test=40, size=64, seed=0)
 
 #: Rendering styles of :func:`render_texture`.
 STYLES = ('pretrain', 'downstream')
@@ -1003,24 +1012,110 @@ def make_procedural_dataset(out_dir: str,
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
         raise ValueError(f'size must be an int >= 8, got {size!r}.')
 
-    split_path, image_root = prepare_output_dir(out_dir, PROCEDURAL_SPLIT_FILE,
-                                                overwrite)
+    def write(split_path: str, image_root: str) -> Dict[str, List[list]]:
+        split: Dict[str, List[list]] = {key: [] for key in counts}
+        for label, name in enumerate(PROCEDURAL_CLASSES):
+            folder = class_folder(name)
+            os.makedirs(osp.join(image_root, folder), exist_ok=True)
+            index = 0
+            for split_index, (key, count) in enumerate(counts.items()):
+                for i in range(count):
+                    rng = np.random.default_rng([seed, label, split_index, i])
+                    image, _ = render_texture(name, rng, size, style)
+                    rel_path = f'{folder}/{folder}_{index}.png'
+                    Image.fromarray(image).save(osp.join(image_root, rel_path))
+                    split[key].append([rel_path, label, name])
+                    index += 1
+        write_split(split, split_path)
+        return split
 
-    split: Dict[str, List[list]] = {key: [] for key in counts}
-    for label, name in enumerate(PROCEDURAL_CLASSES):
-        folder = class_folder(name)
-        os.makedirs(osp.join(image_root, folder), exist_ok=True)
-        index = 0
-        for split_index, (key, count) in enumerate(counts.items()):
-            for i in range(count):
-                rng = np.random.default_rng([seed, label, split_index, i])
-                image, _ = render_texture(name, rng, size, style)
-                rel_path = f'{folder}/{folder}_{index}.png'
-                Image.fromarray(image).save(osp.join(image_root, rel_path))
-                split[key].append([rel_path, label, name])
-                index += 1
-    write_split(split, split_path)
-    return split
+    return write_dataset_atomically(out_dir, PROCEDURAL_SPLIT_FILE, write,
+                                    overwrite)
+
+
+def generator_command(data_root: str, **kwargs) -> str:
+    """The generator's command line that writes ``data_root``.
+
+    Args:
+        data_root (str): The output folder.
+        **kwargs: Arguments of :func:`make_procedural_dataset` that differ
+            from its defaults (``num_train``, ``size``, ...).
+
+    Returns:
+        str: E.g. ``'python tools/dataset_converters/make_procedural_dtd.py
+        data/procdtd'``.
+    """
+    defaults = dict(
+        num_train=32, num_val=8, num_test=40, size=64, seed=0,
+        style='downstream')
+    flags = ''.join(f" --{key.replace('_', '-')} {value}"
+                    for key, value in kwargs.items()
+                    if key in defaults and value != defaults[key])
+    return f'python {PROCEDURAL_GENERATOR} {shlex.quote(data_root)}{flags}'
+
+
+def _missing_split_message(data_root: str) -> str:
+    """The error for an existing ``data_root`` without the split file."""
+    return (
+        f"CoOpProceduralDTD: data_root '{data_root}' exists but has no "
+        f"'{PROCEDURAL_SPLIT_FILE}' (an interrupted or foreign folder?). The "
+        'procedural mini-DTD is written on first use only where no folder '
+        'exists, never into an existing one. Remove the folder to have the '
+        f'next run write it (rm -r {shlex.quote(data_root)}), or write it '
+        f'with `{generator_command(data_root)} --overwrite` (replaces its '
+        'images/ and split file, keeps other files), or point data_root at '
+        'the folder that holds the split file.')
+
+
+def ensure_procedural_dataset(data_root: str) -> bool:
+    """Write the default procedural mini-DTD if ``data_root`` is absent.
+
+    The dataset is deterministic, so writing it on first use gives the same
+    bytes as the generator command (:func:`generator_command`) with the
+    arguments :data:`FIRST_USE_ARGS`. It is written through a temporary
+    folder renamed into place (:func:`write_dataset_atomically`): ranks of a
+    distributed run that write at once all end up using the first complete
+    copy, and a run killed while writing leaves no folder behind.
+
+    Args:
+        data_root (str): The dataset folder.
+
+    Returns:
+        bool: True if this call wrote the dataset; False if it was there
+        (or another process wrote it meanwhile).
+
+    Raises:
+        PathNotFoundError: If ``data_root`` exists without the split file;
+            nothing is written into an existing folder.
+    """
+    split_path = osp.join(data_root, PROCEDURAL_SPLIT_FILE)
+    if osp.lexists(data_root):
+        if osp.isfile(split_path):
+            return False
+        raise PathNotFoundError(_missing_split_message(data_root))
+    command = generator_command(data_root, **FIRST_USE_ARGS)
+    print_log(
+        f"CoOpProceduralDTD: data_root '{data_root}' does not exist; writing "
+        'the procedural mini-DTD there (first use; deterministic, the same '
+        f'files as `{command}`).',
+        logger='current')
+    start = time.perf_counter()
+    try:
+        split = make_procedural_dataset(data_root, **FIRST_USE_ARGS)
+    except FileExistsError:
+        if not osp.isfile(split_path):
+            raise
+        print_log(
+            f"CoOpProceduralDTD: another process wrote '{data_root}' first; "
+            'using its copy.',
+            logger='current')
+        return False
+    counts = ' / '.join(f'{len(split[key])} {key}' for key in split)
+    print_log(
+        f"CoOpProceduralDTD: wrote '{data_root}' ({counts} images) in "
+        f'{time.perf_counter() - start:.1f} s.',
+        logger='current')
+    return True
 
 
 @DATASETS.register_module()
@@ -1050,15 +1145,23 @@ class CoOpProceduralDTD(CoOpDataset):
     Class names come from the split file (``'polka-dotted'``, ...); the
     zero-shot template is ``'{} texture.'``.
 
+    The dataset writes itself on first use (``WRITES_ON_FIRST_USE``): when
+    ``data_root`` does not exist, it is generated there with the
+    generator's defaults (:func:`ensure_procedural_dataset`, about 15 s and
+    25 MB; the log names the equivalent command), so the procedural configs
+    run on a fresh checkout. An existing folder without the split file is an
+    error naming the generator command; nothing is written into it.
+
     Args:
-        data_root (str): The folder the generator wrote.
+        data_root (str): The folder the generator wrote, or a folder that
+            does not exist yet.
         **kwargs: See :class:`CoOpDataset` (``split``, ``num_shots``,
             ``seed``, ``subsample``, ``pipeline``, ...).
 
     Examples:
         >>> from mmprompt.registry import DATASETS
         >>> dataset = DATASETS.build(dict(  # doctest: +SKIP
-        ...     type='CoOpProceduralDTD', data_root='data/procedural_dtd',
+        ...     type='CoOpProceduralDTD', data_root='data/procdtd',
         ...     split='train', num_shots=16, subsample='base'))
         >>> len(dataset), len(dataset.metainfo['classes'])  # doctest: +SKIP
         (240, 15)
@@ -1068,3 +1171,21 @@ class CoOpProceduralDTD(CoOpDataset):
     IMAGE_DIR = 'images'
     TEMPLATE = '{} texture.'
     DATASET_NAME = 'ProceduralDTD'
+    WRITES_ON_FIRST_USE = True
+
+    @classmethod
+    def write_on_first_use(cls, data_root: str) -> None:
+        """Generate the default dataset into the missing ``data_root``.
+
+        Args:
+            data_root (str): The dataset folder, which does not exist.
+        """
+        ensure_procedural_dataset(data_root)
+
+    def load_split(self, split_path: str) -> Dict[str, List[tuple]]:
+        """Read the split file; a missing one names the generator."""
+        if (self._is_local and not self.backend.exists(split_path)
+                and osp.basename(split_path) == PROCEDURAL_SPLIT_FILE):
+            raise PathNotFoundError(
+                _missing_split_message(osp.dirname(split_path)))
+        return super().load_split(split_path)

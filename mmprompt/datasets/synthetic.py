@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from mmprompt.registry import DATASETS
-from .coop_base import CoOpDataset, prepare_output_dir, write_split
+from .coop_base import CoOpDataset, write_dataset_atomically, write_split
 
 SYNTHETIC_SPLIT_FILE = 'split_zhou_Synthetic.json'
 
@@ -141,6 +141,9 @@ def make_synthetic_coop_dataset(
     (``{"train"|"val"|"test": [[rel_path, label, classname], ...]}``, as
     CoOp writes it). Everything is drawn from one
     ``np.random.default_rng(seed)``, so a seed always gives identical bytes.
+    The files are written into a temporary folder next to ``out_dir`` that
+    is renamed into place when complete (see
+    :func:`~mmprompt.datasets.coop_base.write_dataset_atomically`).
 
     Args:
         out_dir (str): Output folder; read it with ``CoOpSynthetic``.
@@ -192,22 +195,25 @@ def make_synthetic_coop_dataset(
         raise ValueError(f'class_names must give unique folder names without '
                          f'path separators, got {class_names}.')
 
-    split_path, image_root = prepare_output_dir(out_dir, SYNTHETIC_SPLIT_FILE,
-                                                overwrite)
+    def write(split_path: str, image_root: str) -> Dict[str, List[list]]:
+        rng = np.random.default_rng(seed)
+        n_train, n_val, n_test = images_per_class
+        split: Dict[str, List[list]] = {'train': [], 'val': [], 'test': []}
+        for label, (name, folder,
+                    (colour, pattern,
+                     level)) in enumerate(zip(class_names, folders, styles)):
+            os.makedirs(osp.join(image_root, folder), exist_ok=True)
+            keys = ['train'] * n_train + ['val'] * n_val + ['test'] * n_test
+            for idx, key in enumerate(keys):
+                rel_path = f'{folder}/{folder}_{idx}.png'
+                image = _draw_image(COLOURS[colour], pattern, level,
+                                    image_size, rng)
+                Image.fromarray(image).save(osp.join(image_root, rel_path))
+                split[key].append([rel_path, label, name])
+        write_split(split, split_path)
+        return split
 
-    rng = np.random.default_rng(seed)
-    n_train, n_val, n_test = images_per_class
-    split: Dict[str, List[list]] = {'train': [], 'val': [], 'test': []}
-    for label, (name, folder,
-                (colour, pattern,
-                 level)) in enumerate(zip(class_names, folders, styles)):
-        os.makedirs(osp.join(image_root, folder), exist_ok=True)
-        keys = ['train'] * n_train + ['val'] * n_val + ['test'] * n_test
-        for idx, key in enumerate(keys):
-            rel_path = f'{folder}/{folder}_{idx}.png'
-            image = _draw_image(COLOURS[colour], pattern, level, image_size,
-                                rng)
-            Image.fromarray(image).save(osp.join(image_root, rel_path))
-            split[key].append([rel_path, label, name])
-    write_split(split, split_path)
-    return split
+    # Through a temporary folder renamed into place: an interrupted run
+    # leaves no half-written dataset.
+    return write_dataset_atomically(out_dir, SYNTHETIC_SPLIT_FILE, write,
+                                    overwrite)

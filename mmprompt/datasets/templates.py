@@ -9,10 +9,17 @@
 * :data:`IMAGENET_TEMPLATES_SELECT`: the 7 of them CoOp ensembles
   (CoOp's ``trainers/imagenet_templates.py``).
 
+A named set joined to a dataset with ``+`` (``'imagenet_select+EuroSAT'``,
+or ``'imagenet_select+dataset'`` for the dataset a prompt learner is bound
+to) is that set plus the dataset's own template, as CoOp's ``ZeroshotCLIP2``
+ensembles on every dataset but ImageNet (see :func:`get_templates`).
+
 Every template has exactly one ``{}`` for the class name.
 """
 import re
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
+
+from mmprompt.errors import ConfigError
 
 COOP_TEMPLATES: Dict[str, str] = {
     'OxfordPets': 'a photo of a {}, a type of pet.',
@@ -139,6 +146,15 @@ TEMPLATE_SETS: Dict[str, List[str]] = {
     'promptsrc60': PROMPTSRC_TEMPLATES,
 }
 
+#: Datasets to which ``'<set>+<dataset>'`` adds no template: the set is
+#: already that dataset's ensemble (CoOp's ``ZeroshotCLIP2`` uses the 7
+#: select templates alone on ImageNet, and its own template on every other
+#: dataset, the ImageNet variants V2/Sketch/A/R included).
+SET_ONLY_DATASETS = ('ImageNet', )
+
+#: The placeholder for the bound dataset in ``'<set>+dataset'``.
+DATASET_PLACEHOLDER = 'dataset'
+
 #: Other spellings of dataset names (mmpretrain's and common short names).
 _ALIASES: Dict[str, str] = {
     'dtd': 'DescribableTextures',
@@ -162,13 +178,69 @@ def _normalise(name: str) -> str:
 def _check_template(template: str) -> str:
     """Raise unless ``template`` is a string with exactly one ``{}``."""
     if not isinstance(template, str) or template.count('{}') != 1:
-        raise ValueError(
+        raise ConfigError(
             f'A template must be a string with exactly one "{{}}" for the '
             f'class name, but got {template!r}.')
     return template
 
 
-def get_templates(name_or_list: Union[str, Sequence[str]]) -> List[str]:
+def _dataset_key(name: str) -> Optional[str]:
+    """CoOp's name of a dataset name or alias, or None if unknown."""
+    by_key = {_normalise(n): n for n in COOP_TEMPLATES}
+    by_key.update(_ALIASES)
+    return by_key.get(_normalise(name))
+
+
+def _unknown(name: str) -> ConfigError:
+    return ConfigError(
+        f'Unknown template set {name!r}. Use one of {sorted(TEMPLATE_SETS)}, '
+        f'a dataset name of {sorted(COOP_TEMPLATES)} (aliases: '
+        f'{sorted(_ALIASES)}), a set joined to a dataset such as '
+        "'imagenet_select+EuroSAT' or 'imagenet_select+dataset', a template "
+        'with "{}" or a list of templates.')
+
+
+def _set_plus_dataset(name: str, template: Optional[str],
+                      dataset_name: Optional[str]) -> List[str]:
+    """Resolve ``'<set>+<dataset>'`` (see :func:`get_templates`)."""
+    set_part, _, data_part = (p.strip() for p in name.partition('+'))
+    sets = {_normalise(n): n for n in TEMPLATE_SETS}
+    if _normalise(set_part) not in sets:
+        raise ConfigError(
+            f'Template set {name!r}: {set_part!r} before "+" is not a named '
+            f'set; use one of {sorted(TEMPLATE_SETS)}, e.g. '
+            "'imagenet_select+dataset'.")
+    templates = list(TEMPLATE_SETS[sets[_normalise(set_part)]])
+    if _normalise(data_part) == DATASET_PLACEHOLDER:
+        if dataset_name is not None and _dataset_key(dataset_name):
+            dataset = _dataset_key(dataset_name)
+        else:
+            dataset = dataset_name
+        if template is None and dataset in COOP_TEMPLATES:
+            template = COOP_TEMPLATES[dataset]
+        if template is None:
+            raise ConfigError(
+                f'Template set {name!r} adds the dataset\'s own template, but '
+                'no dataset template is bound (the dataset has no '
+                "'template' in its metainfo). Name the dataset instead, e.g. "
+                f"'{set_part}+EuroSAT', or use {set_part!r} alone.")
+    else:
+        dataset = _dataset_key(data_part)
+        if dataset is None:
+            raise ConfigError(
+                f'Template set {name!r}: {data_part!r} after "+" is not a '
+                f'dataset; use {DATASET_PLACEHOLDER!r} (the bound dataset) '
+                f'or one of {sorted(COOP_TEMPLATES)} (aliases: '
+                f'{sorted(_ALIASES)}).')
+        template = COOP_TEMPLATES[dataset]
+    if dataset in SET_ONLY_DATASETS or template in templates:
+        return templates
+    return templates + [_check_template(template)]
+
+
+def get_templates(name_or_list: Union[str, Sequence[str]],
+                  template: Optional[str] = None,
+                  dataset_name: Optional[str] = None) -> List[str]:
     """Resolve a template set from a name, a template or a list.
 
     Args:
@@ -179,14 +251,26 @@ def get_templates(name_or_list: Union[str, Sequence[str]]) -> List[str]:
             - a dataset name, CoOp's (``'DescribableTextures'``,
               ``'EuroSAT'``, ...) or an alias (``'dtd'``, ``'flowers102'``);
               case, ``_`` and ``-`` are ignored;
+            - a named set ``+`` a dataset: the set followed by that
+              dataset's own template, except on ImageNet (the set alone)
+              and where the set already holds the template. With the 7
+              select templates this is CoOp's ``ZeroshotCLIP2``:
+              ``'imagenet_select+EuroSAT'`` gives 8 templates,
+              ``'imagenet_select+ImageNet'`` the 7. ``'<set>+dataset'``
+              takes the dataset from ``template`` / ``dataset_name``;
             - a single template such as ``'a photo of a {}.'``;
             - a list of templates.
+        template (str, optional): The bound dataset's own template, for
+            ``'<set>+dataset'``. Defaults to None.
+        dataset_name (str, optional): The bound dataset's CoOp name, for
+            ``'<set>+dataset'`` (``'ImageNet'`` adds no template; without
+            it ``template`` is added). Defaults to None.
 
     Returns:
         list[str]: The templates, each with one ``{}``.
 
     Raises:
-        ValueError: For an unknown name (the message lists the valid ones)
+        ConfigError: For an unknown name (the message lists the valid ones)
             or a template without exactly one ``{}``.
 
     Examples:
@@ -194,24 +278,26 @@ def get_templates(name_or_list: Union[str, Sequence[str]]) -> List[str]:
         ['{} texture.']
         >>> len(get_templates('imagenet80'))
         80
+        >>> get_templates('imagenet_select+dtd')[-1]
+        '{} texture.'
+        >>> len(get_templates('imagenet_select+ImageNet'))
+        7
     """
     if isinstance(name_or_list, str):
         key = _normalise(name_or_list)
         for set_name, templates in TEMPLATE_SETS.items():
             if key == _normalise(set_name):
                 return list(templates)
-        by_key = {_normalise(name): name for name in COOP_TEMPLATES}
-        by_key.update(_ALIASES)
-        if key in by_key:
-            return [COOP_TEMPLATES[by_key[key]]]
+        dataset = _dataset_key(name_or_list)
+        if dataset is not None:
+            return [COOP_TEMPLATES[dataset]]
         if '{}' in name_or_list:
             return [_check_template(name_or_list)]
-        raise ValueError(
-            f'Unknown template set {name_or_list!r}. Use one of '
-            f'{sorted(TEMPLATE_SETS)}, a dataset name of '
-            f'{sorted(COOP_TEMPLATES)} (aliases: {sorted(_ALIASES)}), a '
-            'template with "{}" or a list of templates.')
+        if '+' in name_or_list:
+            return _set_plus_dataset(name_or_list, template, dataset_name)
+        raise _unknown(name_or_list)
     if isinstance(name_or_list, Sequence) and len(name_or_list) > 0:
-        return [_check_template(template) for template in name_or_list]
-    raise ValueError('get_templates expects a name, a template or a '
-                     f'non-empty list of templates, but got {name_or_list!r}.')
+        return [_check_template(t) for t in name_or_list]
+    raise ConfigError('get_templates expects a name, a template or a '
+                      f'non-empty list of templates, but got '
+                      f'{name_or_list!r}.')

@@ -7,12 +7,16 @@ import random
 import tempfile
 from collections import defaultdict
 from unittest import TestCase
+from unittest.mock import patch
 
 import mmprompt.datasets  # noqa: F401  (registers the datasets)
 from mmprompt.datasets import (COOP_TEMPLATES, IMAGENET_TEMPLATES,
-                               IMAGENET_TEMPLATES_SELECT, get_templates,
+                               IMAGENET_TEMPLATES_SELECT, CoOpDataset,
+                               get_templates, make_synthetic_coop_dataset,
                                relabel_items, sample_few_shot, select_classes,
                                split_base_new)
+from mmprompt.datasets.coop_base import write_dataset_atomically
+from mmprompt.errors import ConfigError, DataError
 from mmprompt.registry import DATASETS
 
 NUM_DTD_CLASSES = 47
@@ -149,7 +153,7 @@ class TestSampleFewShot(TestCase):
             sample_few_shot(self.train, self.val, 4, seed=2)[0], first[0])
 
     def test_all_images(self):
-        for num_shots in (None, 0, -1):
+        for num_shots in (None, -1):
             train, val = sample_few_shot(self.train, self.val, num_shots, 1)
             self.assertEqual(train, self.train)
             self.assertEqual(val, self.val)
@@ -157,6 +161,15 @@ class TestSampleFewShot(TestCase):
         self.assertIsNone(val)
         # Without val (CoOp's ImageNet) the train draw is the same.
         self.assertEqual(train, sample_few_shot(self.train, self.val, 2, 1)[0])
+
+    def test_zero_and_negative_shots_are_errors(self):
+        # 0 and -2 used to mean "all images" silently; -1 / None say it.
+        for num_shots in (0, -2, -16):
+            with self.assertRaisesRegex(
+                    ConfigError, f'num_shots={num_shots} is not a number of '
+                    r'images per class.*positive.*-1 \(or None\) to keep '
+                    'every image'):
+                sample_few_shot(self.train, self.val, num_shots, 1)
 
     def test_too_many_shots(self):
         train = make_items([20, 3, 20])
@@ -241,6 +254,8 @@ class TestCoOpDTD(TestCase):
             self.assertEqual(meta['classes'], classes)
             self.assertEqual(meta['base_classes'], names[:24])
             self.assertEqual(meta['new_classes'], names[24:])
+            self.assertEqual(meta['base_labels'], tuple(range(24)))
+            self.assertEqual(meta['new_labels'], tuple(range(24, 47)))
             self.assertEqual(meta['subsample'], subsample)
             self.assertEqual(meta['template'], '{} texture.')
             self.assertEqual(meta['dataset_name'], 'DescribableTextures')
@@ -344,6 +359,46 @@ class TestCoOpDTD(TestCase):
         with self.assertRaisesRegex(TypeError, 'num_shots'):
             self.build(num_shots='16')
 
+    def test_num_shots_rule(self):
+        # -1 and None keep every image, explicitly.
+        for num_shots in (-1, None):
+            self.assertEqual(
+                len(self.build(num_shots=num_shots)), sum(self.counts[0]))
+            self.assertIn('Shots per class: \tall',
+                          repr(self.build(num_shots=num_shots)))
+        # 0 and other negatives are errors naming the field and the fix,
+        # for every split (also where no draw happens).
+        for split in ('train', 'val', 'test'):
+            for num_shots in (0, -4):
+                with self.assertRaisesRegex(
+                        ConfigError,
+                        f'CoOpDTD: num_shots={num_shots} is not a number of '
+                        'images per class. Set num_shots to a positive '
+                        r'number of shots, or to -1 \(or None\)'):
+                    self.build(split=split, num_shots=num_shots)
+
+    def test_log_describes_each_split(self):
+        """The log line reports what the split holds, not another split."""
+        val_counts = self.counts[1][:24]
+        cases = [
+            ('train', 16, "CoOpDTD ('train' split, base classes): 384 images "
+             'of 24 classes, drawn with 16 shots per class, seed 1.'),
+            ('val', 16, "CoOpDTD ('val' split, base classes): "
+             f'{sum(min(n, 4) for n in val_counts)} images of 24 classes, '
+             'drawn with min(num_shots=16, 4) = 4 shots per class (a class '
+             'with fewer keeps all), seed 1.'),
+            ('test', 16, "CoOpDTD ('test' split, base classes): 48 images of "
+             '24 classes, all of them (the test split is never sampled).'),
+            ('train', -1, "CoOpDTD ('train' split, base classes): "
+             f'{sum(self.counts[0][:24])} images of 24 classes, all of them '
+             '(num_shots=-1).'),
+        ]
+        for split, num_shots, expected in cases:
+            with patch('mmprompt.datasets.coop_base.print_log') as log:
+                self.build(split=split, num_shots=num_shots, subsample='base')
+            messages = [call.args[0] for call in log.call_args_list]
+            self.assertEqual(messages, [expected])
+
 
 class TestCoOpDatasetErrors(TestCase):
     """Every bad input names the path or field and the fix."""
@@ -444,11 +499,244 @@ class TestCoOpDatasetErrors(TestCase):
         self.assertEqual(len(self.build(split='train')), 12)
         self.assertEqual(len(self.build(split='test', check_images=False)), 4)
 
+    def test_repeated_entries(self):
+        """16 "shots" that are fewer files, test images counted twice."""
+        split = dict(self.split)
+        first, second = split['train'][0], split['train'][3]
+        split['train'] = split['train'] + [first, first, second]
+        self.write_split(split)
+        with self.assertRaisesRegex(
+                DataError, f"CoOpDTD: the 'train' split of split file "
+                f"'{self.split_path}' lists 2 image\\(s\\) more than once: "
+                f"'{first[0]}' \\(3 times\\), '{second[0]}' \\(2 times\\). "
+                'A repeated entry is drawn as another shot.*list each image '
+                'once per split'):
+            self.build(split='test')  # whatever split is requested
+        split = dict(self.split)
+        split['test'] = split['test'] + split['test'][:1]
+        self.write_split(split)
+        with self.assertRaisesRegex(
+                DataError, f"the 'test' split .*'{split['test'][0][0]}' "
+                r'\(2 times\)'):
+            self.build(split='train')
+        # The same image in two splits is not a repeat (test-only datasets
+        # read one list as train, val and test).
+        split = dict(self.split)
+        split['val'] = split['val'] + [split['train'][1]]
+        self.write_split(split)
+        self.assertEqual(len(self.build(split='val')), 5)
+
+    def test_label_without_training_images(self):
+        split = dict(self.split)
+        for key in ('val', 'test'):
+            split[key] = split[key] + [[f'class_04/{key}.jpg', 4, 'class_04']]
+        split['test'].append(['class_05/t.jpg', 5, 'class_05'])
+        self.write_split(split)
+        with self.assertRaisesRegex(
+                DataError, "CoOpDTD: 2 label\\(s\\) of split file "
+                f"'{self.split_path}' have val/test images but no training "
+                "images: label 4 \\('class_04'\\) in 'val' and 'test'; label "
+                "5 \\('class_05'\\) in 'test'. The base/new classes and the "
+                "few-shot draw come from the 'train' split's classes.*add "
+                "'train' entries for these labels, or remove their val/test "
+                'entries'):
+            self.build(split='test')
+
+    def test_two_labels_share_a_name(self):
+        split = dict(self.split)
+        split['train'] = [[path, label, 'cat' if label in (1, 3) else name]
+                          for path, label, name in split['train']]
+        for key in ('val', 'test'):
+            split[key] = [e for e in split[key] if e[1] not in (1, 3)]
+        self.write_split(split)
+        with self.assertRaisesRegex(
+                DataError, f"CoOpDTD: split file '{self.split_path}' gives 1 "
+                r"class name\(s\) to more than one label \('cat': labels 1, "
+                r'3\).*give each label its own class name'):
+            self.build()
+
+    def test_duplicate_names_after_cleaning_warn(self):
+
+        class Lower(CoOpDataset):
+            SPLIT_FILE = self.SPLIT_FILE
+
+            @classmethod
+            def clean_classname(cls, name):
+                return name.lower()
+
+        split = dict(self.split)
+        split['train'] = [[p, y, 'Class_00' if y == 1 else n]
+                          for p, y, n in split['train']]
+        for key in ('val', 'test'):
+            split[key] = [e for e in split[key] if e[1] != 1]
+        self.write_split(split)
+        with patch('mmprompt.datasets.coop_base.print_log') as log:
+            dataset = Lower(self.root, serialize_data=False)
+        warning = log.call_args_list[0]
+        self.assertIn("'class_00': labels 0, 1", warning.args[0])
+        self.assertIn('cannot tell these classes apart', warning.args[0])
+        self.assertEqual(dataset.metainfo['base_labels'], (0, 1))
+
+    def test_empty_split(self):
+        split = dict(self.split)
+        split['val'] = []
+        self.write_split(split)
+        self.assertEqual(len(self.build(split='train', num_shots=2)), 8)
+        with self.assertRaisesRegex(
+                DataError, f"CoOpDTD: the 'val' split of '{self.split_path}' "
+                r'has no images. Validation needs some: add .val. entries to '
+                'the split file, or turn validation off in the config with '
+                'val_dataloader=None, val_evaluator=None and val_cfg=None.'):
+            self.build(split='val', num_shots=2)
+        # Empty for the selected classes only.
+        split['val'] = [e for e in self.split['val'] if e[1] < 2]
+        self.write_split(split)
+        self.assertEqual(len(self.build(split='val', subsample='base')), 2)
+        with self.assertRaisesRegex(
+                DataError, "the 'val' split of .* has no images of the new "
+                "classes \\(subsample='new'\\)"):
+            self.build(split='val', subsample='new')
+        split['test'] = []
+        self.write_split(split)
+        with self.assertRaisesRegex(
+                DataError, "the 'test' split .* has no images. Testing needs "
+                "some: add 'test' entries"):
+            self.build(split='test')
+
+    def test_writes_on_first_use_is_off_by_default(self):
+        self.assertFalse(CoOpDataset.WRITES_ON_FIRST_USE)
+        missing = osp.join(self.root, 'nope')
+        with self.assertRaisesRegex(FileNotFoundError, 'does not exist'):
+            self.build(data_root=missing)
+        self.assertFalse(osp.exists(missing))
+
     def test_no_split_file_attribute(self):
         with self.assertRaisesRegex(ValueError, 'no split file given'):
             self.build(type='CoOpDataset')
         dataset = self.build(type='CoOpDataset', split_file=self.SPLIT_FILE)
         self.assertEqual(dataset.metainfo['dataset_name'], 'CoOpDataset')
+
+
+class TestWriteDatasetAtomically(TestCase):
+    """Generated datasets appear complete or not at all."""
+
+    SPLIT_FILE = 'split.json'
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.tmp = self._tmp.name
+        self.out = osp.join(self.tmp, 'data', 'ds')
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def writer(self, tag, on_write=None):
+
+        def write(split_path, image_root):
+            os.makedirs(osp.join(image_root, 'a'))
+            with open(osp.join(image_root, 'a', 'x.png'), 'w') as f:
+                f.write(tag)
+            if on_write is not None:
+                on_write()
+            with open(split_path, 'w') as f:
+                f.write(tag)
+            return tag
+
+        return write
+
+    def read(self, *parts):
+        with open(osp.join(self.out, *parts)) as f:
+            return f.read()
+
+    def test_writes_through_a_temporary_folder(self):
+        seen = []
+
+        def on_write():
+            # While writing, the target does not exist yet.
+            seen.append(osp.exists(self.out))
+            seen.append(sorted(os.listdir(osp.dirname(self.out))))
+
+        result = write_dataset_atomically(self.out, self.SPLIT_FILE,
+                                          self.writer('A', on_write))
+        self.assertEqual(result, 'A')
+        self.assertFalse(seen[0])
+        self.assertEqual(len(seen[1]), 1)
+        self.assertRegex(seen[1][0], r'^\.ds\.tmp-\d+-[0-9a-f]{8}$')
+        self.assertEqual(self.read(self.SPLIT_FILE), 'A')
+        self.assertEqual(self.read('images', 'a', 'x.png'), 'A')
+        self.assertEqual(os.listdir(osp.dirname(self.out)), ['ds'])
+        # The umask's permissions, not mkdtemp's 0o700.
+        umask = os.umask(0)
+        os.umask(umask)
+        self.assertEqual(os.stat(self.out).st_mode & 0o777, 0o777 & ~umask)
+
+    def test_interrupted_write_leaves_nothing(self):
+
+        def crash():
+            raise KeyboardInterrupt
+
+        with self.assertRaises(KeyboardInterrupt):
+            write_dataset_atomically(self.out, self.SPLIT_FILE,
+                                     self.writer('A', crash))
+        self.assertFalse(osp.exists(self.out))
+        self.assertEqual(os.listdir(osp.dirname(self.out)), [])
+        # A process killed outright leaves its temporary folder; the next
+        # run does not mind it.
+        os.makedirs(osp.join(osp.dirname(self.out), '.ds.tmp-1-deadbeef'))
+        write_dataset_atomically(self.out, self.SPLIT_FILE, self.writer('B'))
+        self.assertEqual(self.read(self.SPLIT_FILE), 'B')
+
+    def test_concurrent_writers(self):
+        """The first rename wins; the loser discards its copy."""
+
+        def other_process_finishes_first():
+            write_dataset_atomically(self.out, self.SPLIT_FILE,
+                                     self.writer('winner'))
+
+        with self.assertRaisesRegex(FileExistsError, 'is not empty'):
+            write_dataset_atomically(
+                self.out, self.SPLIT_FILE,
+                self.writer('loser', other_process_finishes_first))
+        self.assertEqual(self.read(self.SPLIT_FILE), 'winner')
+        self.assertEqual(self.read('images', 'a', 'x.png'), 'winner')
+        self.assertEqual(os.listdir(osp.dirname(self.out)), ['ds'])
+
+    def test_existing_folders(self):
+        os.makedirs(self.out)  # an empty folder is replaced
+        write_dataset_atomically(self.out, self.SPLIT_FILE, self.writer('A'))
+        self.assertEqual(self.read(self.SPLIT_FILE), 'A')
+        with open(osp.join(self.out, 'notes.txt'), 'w') as f:
+            f.write('keep')
+        with self.assertRaisesRegex(FileExistsError,
+                                    f"'{self.out}' is not empty.*overwrite"):
+            write_dataset_atomically(self.out, self.SPLIT_FILE,
+                                     self.writer('B'))
+        write_dataset_atomically(
+            self.out, self.SPLIT_FILE, self.writer('B'), overwrite=True)
+        self.assertEqual(self.read(self.SPLIT_FILE), 'B')
+        self.assertEqual(self.read('images', 'a', 'x.png'), 'B')
+        self.assertEqual(self.read('notes.txt'), 'keep')
+        self.assertEqual(sorted(os.listdir(osp.dirname(self.out))), ['ds'])
+
+    def test_synthetic_generator_interrupted(self):
+        """An interrupted generator leaves no folder the next run refuses."""
+        saves = []
+
+        def save(path):
+            saves.append(path)
+            if len(saves) == 3:
+                raise KeyboardInterrupt
+
+        with patch('mmprompt.datasets.synthetic.Image.fromarray') as array:
+            array.return_value.save.side_effect = save
+            with self.assertRaises(KeyboardInterrupt):
+                make_synthetic_coop_dataset(
+                    self.out, num_classes=2, images_per_class=(2, 1, 1))
+        self.assertFalse(osp.exists(self.out))
+        split = make_synthetic_coop_dataset(
+            self.out, num_classes=2, images_per_class=(2, 1, 1))
+        self.assertEqual(len(split['train']), 4)
+        self.assertEqual(os.listdir(osp.dirname(self.out)), ['ds'])
 
 
 class TestTemplates(TestCase):

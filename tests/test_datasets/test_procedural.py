@@ -5,14 +5,21 @@ import math
 import os
 import os.path as osp
 import tempfile
+import threading
 from unittest import TestCase
+from unittest.mock import patch
 
 import numpy as np
 from PIL import Image
 
 import mmprompt.datasets  # noqa: F401  (registers the datasets)
 from mmprompt.datasets import (COLOURS, PROCEDURAL_CLASSES, SCALES, STYLES,
+                               CoOpDTD, CoOpProceduralDTD,
                                make_procedural_dataset, render_texture)
+from mmprompt.datasets import procedural
+from mmprompt.datasets.procedural import (ensure_procedural_dataset,
+                                          generator_command)
+from mmprompt.errors import PathNotFoundError
 from mmprompt.registry import DATASETS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -282,3 +289,140 @@ class TestCoOpProceduralDTD(TestCase):
         self.assertEqual(
             sorted(set(test.get_gt_labels())),
             list(range(len(PROCEDURAL_CLASSES) - num_base)))
+
+
+TINY = dict(num_train=1, num_val=1, num_test=1, size=16, seed=0)
+
+
+class TestWritesOnFirstUse(TestCase):
+    """The procedural configs run without a prepared data root."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.tmp = self._tmp.name
+        self.root = osp.join(self.tmp, 'data', 'procdtd')
+        # The generator's defaults take ~15 s; the same code path, tiny.
+        self._patch = patch.dict(procedural.FIRST_USE_ARGS, TINY)
+        self._patch.start()
+
+    def tearDown(self):
+        self._patch.stop()
+        self._tmp.cleanup()
+
+    def build(self, **kwargs):
+        return DATASETS.build(
+            dict(type='CoOpProceduralDTD', data_root=self.root,
+                 serialize_data=False, **kwargs))
+
+    def test_flag(self):
+        self.assertTrue(CoOpProceduralDTD.WRITES_ON_FIRST_USE)
+        self.assertFalse(CoOpDTD.WRITES_ON_FIRST_USE)
+        self.assertEqual(procedural.FIRST_USE_ARGS, TINY)
+        self._patch.stop()
+        # Unpatched, first use writes what the generator's defaults write.
+        self.assertEqual(
+            procedural.FIRST_USE_ARGS,
+            dict(num_train=32, num_val=8, num_test=40, size=64, seed=0))
+        self.assertEqual(
+            generator_command('data/procdtd', **procedural.FIRST_USE_ARGS),
+            'python tools/dataset_converters/make_procedural_dtd.py '
+            'data/procdtd')
+        self._patch.start()
+
+    def test_missing_root_is_written(self):
+        with patch('mmprompt.datasets.procedural.print_log') as log:
+            dataset = self.build(split='test')
+        self.assertEqual(len(dataset), len(PROCEDURAL_CLASSES))
+        messages = [call.args[0] for call in log.call_args_list]
+        self.assertEqual(
+            messages[0],
+            f"CoOpProceduralDTD: data_root '{self.root}' does not exist; "
+            'writing the procedural mini-DTD there (first use; '
+            'deterministic, the same files as `python '
+            f'tools/dataset_converters/make_procedural_dtd.py {self.root} '
+            '--num-train 1 --num-val 1 --num-test 1 --size 16`).')
+        self.assertRegex(
+            messages[1], f"wrote '{self.root}' \\(29 train / 29 val / 29 "
+            r'test images\) in [\d.]+ s\.')
+        # The same bytes as the generator; no temporary folder is left.
+        reference = osp.join(self.tmp, 'reference')
+        make_procedural_dataset(reference, **TINY)
+        self.assertEqual(read_tree(self.root), read_tree(reference))
+        self.assertEqual(
+            sorted(os.listdir(osp.dirname(self.root))), ['procdtd'])
+        # Written once: the next datasets read it.
+        with patch('mmprompt.datasets.procedural.make_procedural_dataset'
+                   ) as make:
+            self.assertEqual(len(self.build(split='train')), 29)
+        make.assert_not_called()
+
+    def test_never_writes_into_an_existing_folder(self):
+        message = (
+            f"CoOpProceduralDTD: data_root '{self.root}' exists but has no "
+            "'split_zhou_ProceduralDTD.json'.*never into an existing one. "
+            f'Remove the folder to have the next run write it \\(rm -r '
+            f'{self.root}\\), or write it with `python '
+            f'tools/dataset_converters/make_procedural_dtd.py {self.root} '
+            '--overwrite`')
+        # An empty folder, and what an interrupted old-style write left.
+        os.makedirs(osp.join(self.root, 'images', 'banded'))
+        before = read_tree(self.root)
+        for call in (self.build, lambda: ensure_procedural_dataset(self.root)):
+            with self.assertRaisesRegex(PathNotFoundError, message):
+                call()
+        self.assertEqual(read_tree(self.root), before)
+        self.assertEqual(os.listdir(osp.join(self.root, 'images')),
+                         ['banded'])
+
+    def test_interrupted_write_is_redone(self):
+        real = procedural.render_texture
+        calls = []
+
+        def render(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 10:
+                raise KeyboardInterrupt  # Ctrl-C in the middle
+            return real(*args, **kwargs)
+
+        with patch('mmprompt.datasets.procedural.render_texture', render):
+            with self.assertRaises(KeyboardInterrupt):
+                self.build()
+        self.assertFalse(osp.exists(self.root))
+        self.assertEqual(os.listdir(osp.dirname(self.root)), [])
+        self.assertEqual(len(self.build()), 29)
+
+    def test_concurrent_ranks(self):
+        """The rank that loses the rename uses the winner's copy."""
+        real = procedural.make_procedural_dataset
+
+        def other_rank_wins(out_dir, **kwargs):
+            real(out_dir, **kwargs)  # the other rank renames first
+            return real(out_dir, **kwargs)
+
+        with patch('mmprompt.datasets.procedural.make_procedural_dataset',
+                   other_rank_wins), \
+                patch('mmprompt.datasets.procedural.print_log') as log:
+            self.assertFalse(ensure_procedural_dataset(self.root))
+        self.assertIn('another process wrote', log.call_args_list[-1].args[0])
+        self.assertEqual(len(self.build(split='val')), 29)
+        # Real threads racing: both end with one complete dataset.
+        root = osp.join(self.tmp, 'race')
+        errors = []
+
+        def rank():
+            try:
+                ensure_procedural_dataset(root)
+            except Exception as err:  # noqa: BLE001
+                errors.append(err)
+
+        threads = [threading.Thread(target=rank) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(errors, [])
+        reference = osp.join(self.tmp, 'reference')
+        make_procedural_dataset(reference, **TINY)
+        self.assertEqual(read_tree(root), read_tree(reference))
+        self.assertFalse(
+            [name for name in os.listdir(self.tmp) if '.tmp-' in name])

@@ -78,6 +78,29 @@ class TestSetClassNamesHook(TestCase):
                 (('c', 'd'), 'a photo of a {}.'),  # test
             ])
 
+    def test_dataset_name_reaches_the_template_set(self):
+        # CoOp's ZeroshotCLIP2 ensemble adds the dataset's own template on
+        # every dataset but ImageNet: the hook passes the dataset's name.
+        from mmprompt.models.heads import PromptClsHead
+        tiny = dict(model_name='mmprompt-tiny', pretrained=None)
+        head = PromptClsHead(
+            text_encoder=dict(type='OpenCLIPTextEncoder', **tiny),
+            prompt_learner=dict(
+                type='HandcraftedPrompts',
+                templates='imagenet_select+dataset'))
+        model = ToyModel(head)
+        learner = head.prompt_learner
+        for name, count in (('ImageNet', 7), ('ImageNetV2', 8),
+                            ('EuroSAT', 8)):
+            meta = dict(classes=('x', 'y'), template='a photo of a {}.',
+                        dataset_name=name)
+            SetClassNamesHook().before_test_epoch(
+                _class_runner(model, test=meta))
+            self.assertEqual(len(learner.resolved_templates), count, name)
+        # A head without dataset_name in its signature still works when
+        # the metainfo has no name.
+        SetClassNamesHook().before_test_epoch(_class_runner(ToyModel()))
+
     def test_validation_only(self):
         # runner.val(): no training, so nothing is rebound after validation
         model = ToyModel()

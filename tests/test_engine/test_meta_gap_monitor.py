@@ -1,10 +1,13 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 from unittest.mock import MagicMock
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.dataset import BaseDataset
+from mmpretrain.structures import DataSample
 
 from mmprompt.engine import GAP_KEYS, MetaGapMonitorHook
 from mmprompt.models import TINY_MODEL
@@ -116,3 +119,100 @@ def test_bad_arguments_and_heads():
     with pytest.raises(ValueError, match=r'the evaluation dataset .* has '
                        r'classes .* but the head is bound to the 3 training'):
         hook._check_classes(dataset, _head(), 'evaluation')
+
+
+class _CodedImages(BaseDataset):
+    """Images whose "pixels" say what they are: ``[label, source, index]``.
+
+    With :class:`_Identity` as model, a feature tells which dataset
+    (``source``) and which sample (``index``) it was extracted from.
+    """
+
+    def __init__(self, labels, source, **kwargs):
+        self._labels = list(labels)
+        self._source = source
+        super().__init__(metainfo=dict(classes=tuple(CLASSES)), **kwargs)
+
+    def load_data_list(self):
+        return [
+            dict(inputs=torch.tensor([label, self._source, index] + [0.] * 61),
+                 data_samples=DataSample().set_gt_label(label))
+            for index, label in enumerate(self._labels)
+        ]
+
+    def get_gt_labels(self):
+        return np.array(self._labels)
+
+
+class _Identity(nn.Module):
+    """A model whose image features are its inputs."""
+
+    def __init__(self, head):
+        super().__init__()
+        self.head = head
+        self.batches = []
+
+    def data_preprocessor(self, batch, training):
+        assert training is False
+        self.batches.append(len(batch['inputs']))
+        return dict(inputs=torch.stack(batch['inputs']),
+                    data_samples=batch['data_samples'])
+
+    def extract_feat(self, inputs):
+        return (inputs, )
+
+
+# 10 support images per class, classes interleaved (not sorted by label).
+SUPPORT_LABELS = [0, 1, 2, 2, 1, 0] * 5
+EVAL_LABELS = [2, 0, 1, 1, 0, 2, 0]
+
+
+def _extracted(num_support=None, support_seed=0, labels=SUPPORT_LABELS):
+    head = _head()  # episode layout: num_support = 2
+    runner = _runner(head)
+    runner.model = _Identity(head)
+    hook = MetaGapMonitorHook(
+        num_support=num_support, support_seed=support_seed, batch_size=4,
+        eval_dataset=dict(type=_CodedImages, labels=EVAL_LABELS, source=1),
+        support_dataset=dict(type=_CodedImages, labels=labels, source=2))
+    return hook, runner, hook._features(runner)
+
+
+def test_support_is_drawn_per_class_from_the_support_set_and_seeded():
+    hook, runner, (images, labels, support) = _extracted(num_support=3)
+    assert support.shape == (3, 3, 64)
+    for c in range(3):
+        # class c's prototypes fuse support images of class c ...
+        assert support[c, :, 0].tolist() == [c] * 3
+        # ... taken from the support dataset, 3 distinct samples of it
+        assert support[c, :, 1].tolist() == [2] * 3
+        index = support[c, :, 2].long().tolist()
+        assert len(set(index)) == 3
+        assert all(SUPPORT_LABELS[i] == c for i in index)
+    # The support draw is seeded: the same seed draws the same images ...
+    _, _, (_, _, again) = _extracted(num_support=3)
+    torch.testing.assert_close(again, support)
+    # ... another seed others.
+    _, _, (_, _, other) = _extracted(num_support=3, support_seed=1)
+    assert not torch.equal(other[:, :, 2], support[:, :, 2])
+    assert hook._features(runner)[2] is support  # cached
+    # num_support=None takes the head's episode layout (2 support images).
+    _, _, (_, _, from_layout) = _extracted()
+    assert from_layout.shape == (3, 2, 64)
+    assert (from_layout[:, :, 0] == torch.arange(3)[:, None]).all()
+
+
+def test_evaluation_features_are_all_eval_images_in_order():
+    _, runner, (images, labels, _) = _extracted()
+    assert labels.tolist() == EVAL_LABELS
+    assert images[:, 0].tolist() == EVAL_LABELS
+    assert images[:, 1].tolist() == [1] * 7
+    assert images[:, 2].tolist() == list(range(7))
+    # batches of batch_size=4: 7 eval images, then 2 x 3 support images
+    assert runner.model.batches == [4, 3, 4, 2]
+
+
+def test_a_class_short_of_support_images_is_named():
+    with pytest.raises(ValueError, match=r"class 'striped' has 1 images in "
+                       r'the support dataset, fewer than num_support=2'):
+        _extracted(labels=[0, 1, 2, 0, 1, 1, 0])

@@ -12,7 +12,9 @@ from mmpretrain.structures import DataSample
 import mmprompt.evaluation  # noqa: F401
 from mmprompt.evaluation import (BaseNewAccuracy, average_base_new,
                                  harmonic_mean)
+from mmprompt.errors import DataError
 from mmprompt.evaluation.metrics import base_new
+from mmprompt.evaluation.metrics.base_new import base_new_labels
 from mmprompt.registry import METRICS
 
 # 5 classes: base 0, 1, 2 (m = 3) and new 3, 4.
@@ -140,6 +142,116 @@ class TestBaseNewAccuracy(TestCase):
         # or, for a dataset without metainfo, when computing
         with self.assertRaisesRegex(ValueError, msg + '.*no dataset_meta'):
             self._evaluate(None, SCORES, LABELS)
+
+    def test_coop_metainfo_gives_the_same_numbers(self):
+        # What a CoOp dataset's metainfo holds now: labels and names.
+        meta = dict(META_ALL, base_labels=(0, 1, 2), new_labels=(3, 4))
+        self.assertEqual(self._evaluate(meta, SCORES, LABELS), EXPECTED)
+        # Membership by labels equals the old count on contiguous groups.
+        rng = torch.Generator().manual_seed(0)
+        scores = torch.rand(50, 7, generator=rng)
+        labels = torch.randint(0, 7, (50, ), generator=rng)
+        self.assertEqual(
+            BaseNewAccuracy.calculate(scores, labels, base_labels=range(4)),
+            BaseNewAccuracy.calculate(scores, labels, num_base=4))
+
+    def test_membership_from_metainfo_not_a_count(self):
+        """Base = labels 0, 1, 3 (not the first three labels)."""
+        base_labels, new_labels = (0, 1, 3), (2, 4)
+        # Restricted argmax by hand: base rows among columns 0, 1, 3; new
+        # rows among columns 2, 4.
+        expected_base = torch.tensor([
+            [0, 1, 3][i] for i in SCORES[:, [0, 1, 3]].argmax(1).tolist()
+        ])
+        expected_new = torch.tensor(
+            [[2, 4][i] for i in SCORES[:, [2, 4]].argmax(1).tolist()])
+        labels = torch.tensor([0, 1, 3, 1, 2, 4])
+        is_base = torch.tensor([y in base_labels for y in labels.tolist()])
+        base = expected_base[is_base].eq(labels[is_base]).float().mean() * 100
+        new = expected_new[~is_base].eq(labels[~is_base]).float().mean() * 100
+        expected = {
+            'base/top1': base.item(),
+            'new/top1': new.item(),
+            'hm': harmonic_mean(base.item(), new.item())
+        }
+        # Rows 0-2 pick columns 3, 0, 1 (wrong), row 3 column 1 (right);
+        # row 4 picks column 4 (wrong), row 5 column 4 (right).
+        self.assertEqual(expected['base/top1'], 25.0)
+        self.assertEqual(expected['new/top1'], 50.0)
+        by_labels = dict(
+            classes=CLASSES, base_labels=base_labels, new_labels=new_labels,
+            subsample='all')
+        by_names = dict(
+            classes=CLASSES, base_classes=('a', 'b', 'd'),
+            new_classes=('c', 'e'), subsample='all')
+        for meta in (by_labels, by_names, dict(by_labels, **by_names)):
+            self.assertEqual(self._evaluate(meta, SCORES, labels), expected)
+        # A count would have taken labels 0, 1, 2 as base.
+        self.assertNotEqual(
+            BaseNewAccuracy.calculate(SCORES, labels, num_base=3), expected)
+        self.assertEqual(base_new_labels(by_names), ([0, 1, 3], [2, 4]))
+
+    def test_class_without_training_images(self):
+        """Label 2 is in the test set but neither base nor new."""
+        meta = dict(
+            classes=CLASSES + ('f', ), base_classes=('a', 'b', 'd'),
+            new_classes=('e', 'f'), subsample='all')
+        msg = (r"BaseNewAccuracy: label\(s\) 2 \('c'\) of "
+               r"dataset_meta\['classes'\] are neither base nor new classes "
+               r'\(a class without training images\?\)')
+        with self.assertRaisesRegex(DataError, msg):
+            BaseNewAccuracy().dataset_meta = meta
+        labels_meta = dict(
+            classes=CLASSES + ('f', ), base_labels=(0, 1, 3),
+            new_labels=(4, 5), subsample='all')
+        with self.assertRaisesRegex(DataError, msg):
+            BaseNewAccuracy().dataset_meta = labels_meta
+
+    def test_two_labels_share_a_class_name(self):
+        meta = dict(
+            classes=('a', 'b', 'a', 'd'), base_classes=('a', 'b'),
+            new_classes=('a', 'd'), subsample='all')
+        with self.assertRaisesRegex(
+                DataError, r"labels 0 \('a'\), 2 \('a'\) share one class "
+                'name, so whether they are base or new cannot be told by '
+                'name'):
+            BaseNewAccuracy().dataset_meta = meta
+        # With labels in the metainfo (CLIP's ImageNet names repeat
+        # 'missile'), membership is unambiguous.
+        meta = dict(meta, base_labels=(0, 1), new_labels=(2, 3))
+        labels = torch.tensor([0, 1, 2, 3])
+        self.assertEqual(
+            self._evaluate(meta, SCORES[:4, :4], labels),
+            BaseNewAccuracy.calculate(SCORES[:4, :4], labels, num_base=2))
+
+    def test_inconsistent_metainfo(self):
+        cases = [
+            (dict(classes=CLASSES, base_labels=(0, 1, 2), new_labels=(2, 3,
+                                                                      4)),
+             r"label\(s\) 2 \('c'\) are both base and new"),
+            (dict(classes=CLASSES, base_labels=(0, 1, 7), new_labels=(3, 4)),
+             r'base/new label\(s\) \[7\] .* are not labels'),
+            (dict(META_ALL, base_labels=(0, 1, 3), new_labels=(2, 4)),
+             r"dataset_meta\['base_labels'\] \(0 \('a'\), 1 \('b'\), 3 "
+             r"\('d'\)\) and dataset_meta\['base_classes'\]"),
+            (dict(META_ALL, base_classes=('a', 'x')),
+             r"base class 'x' is not in dataset_meta\['classes'\]"),
+            (dict(base_classes=('a', 'b')), r"has 'base_classes' but no "
+             r"'classes'"),
+        ]
+        for meta, msg in cases:
+            with self.assertRaisesRegex(DataError, msg):
+                BaseNewAccuracy().dataset_meta = meta
+
+    def test_calculate_arguments(self):
+        with self.assertRaisesRegex(ValueError, 'exactly one of'):
+            BaseNewAccuracy.calculate(SCORES, LABELS)
+        with self.assertRaisesRegex(ValueError, 'exactly one of'):
+            BaseNewAccuracy.calculate(SCORES, LABELS, 3, base_labels=[0])
+        with self.assertRaisesRegex(ValueError, 'some but not all'):
+            BaseNewAccuracy.calculate(SCORES, LABELS, base_labels=range(5))
+        with self.assertRaisesRegex(ValueError, r'Labels \[5\] are outside'):
+            BaseNewAccuracy.calculate(SCORES, [0, 1, 2, 1, 3, 5], num_base=3)
 
     def test_harmonic_mean(self):
         self.assertEqual(harmonic_mean(75., 50.), 60.)

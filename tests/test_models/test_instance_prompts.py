@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
+from mmprompt.errors import ConfigError
 from mmprompt.models import TINY_MODEL
 from mmprompt.models.heads import (class_members, draw_instance_prompts,
                                    topk_class_logits)
@@ -285,7 +286,9 @@ def test_errors_name_the_setting_to_fix():
     with pytest.raises(ValueError, match=r'expects \(6, 2, 64\) \(num_classes'
                        '=3 x num_shots=2 instances'):
         other.load_state_dict(head.state_dict())
-    with pytest.raises(ValueError, match='pair_reduce'):
+    with pytest.raises(ConfigError, match=r"pair_reduce='sum'; choose one "
+                       r"of \('mean', 'max', 'mean_sim', 'prompt'\) "
+                       r'\(model\.head\.pair_reduce\)'):
         _head(pair_reduce='sum')
     with pytest.raises(ValueError, match='num_shots=-1 must be a positive '
                        'int .*-1, all images, is not supported'):
@@ -296,3 +299,71 @@ def test_errors_name_the_setting_to_fix():
                  text_encoder=dict(type='OpenCLIPTextEncoder',
                                    model_name=TINY_MODEL),
                  prompt_learner=dict(type='CoOpPromptLearner')))
+
+
+def test_prompt_level_loss_is_cross_entropy_over_all_drawn_prompts():
+    head = _head(pair_reduce='prompt', cal_acc=True)
+    head.train()
+    feats = torch.randn(3, head.text_encoder.embed_dim,
+                        generator=torch.Generator().manual_seed(3))
+    samples = _samples([0, 4, 7])  # classes 0, 0, 2
+    torch.manual_seed(5)
+    losses = head.loss((feats, ), samples)
+    # by hand: the same draw, 2 prompts x 3 classes = 6 logits per image,
+    # the image's own prompt is the target
+    torch.manual_seed(5)
+    drawn = draw_instance_prompts(
+        class_members(torch.tensor(LABELS), 3), torch.tensor([0, 0, 2]),
+        torch.tensor([0, 4, 7]), 2)
+    with torch.no_grad():
+        text = F.normalize(
+            head.prompt_learner.instance_features(head.text_encoder,
+                                                  torch.arange(9)), dim=-1)
+    image = F.normalize(feats, dim=-1)
+    logits = torch.stack([
+        torch.stack([head.logit_scale * image[b] @ text[int(drawn[b, c, j])]
+                     for c in range(3) for j in range(2)])
+        for b in range(3)
+    ])
+    own_column = [[int(drawn[b].flatten()[col]) for col in range(6)].index(i)
+                  for b, i in enumerate([0, 4, 7])]
+    assert own_column == [0, 0, 4]  # class * 2 + first slot
+    expected = F.cross_entropy(logits, torch.tensor(own_column))
+    assert losses['loss'].item() == pytest.approx(expected.item(), rel=1e-5)
+    # It is not the class-level loss of any pair reduction: the partner of
+    # the own prompt is a negative here.
+    for reduce in ('mean', 'max', 'mean_sim'):
+        other = _head(pair_reduce=reduce)
+        torch.manual_seed(5)
+        assert other.loss((feats, ), samples)['loss'].item() != \
+            pytest.approx(expected.item(), rel=1e-3)
+    # training accuracy: the class of the most similar drawn prompt
+    best = logits.argmax(1) // 2
+    acc = (best == torch.tensor([0, 0, 2])).float().mean() * 100
+    assert float(losses['accuracy_top-1'][0]) == pytest.approx(acc.item())
+    losses['loss'].backward()
+    grad = head.prompt_learner.instance_ctx.grad.abs().sum((1, 2))
+    assert all(grad[i] > 0 for i in set(drawn.flatten().tolist()))
+
+
+def test_prompt_level_logits_count_a_repeated_draw_once():
+    # class 0 has a single instance: its pair is that prompt twice
+    labels = [0, 1, 1, 2, 2, 1, 2, 1, 2]
+    head = _head(bind=False, pair_reduce='prompt')
+    head.set_instance_labels(labels)
+    image = F.normalize(torch.randn(2, head.text_encoder.embed_dim), dim=-1)
+    torch.manual_seed(1)
+    logits = head.train_logits(image, torch.tensor([1, 0]),
+                               torch.tensor([2, 0]))
+    assert logits.shape == (2, 6)
+    assert torch.isinf(logits[:, 1]).all() and (logits[:, 1] < 0).all()
+    assert torch.isfinite(logits[:, [0, 2, 3, 4, 5]]).all()
+    with torch.no_grad():
+        text = F.normalize(
+            head.prompt_learner.instance_features(head.text_encoder,
+                                                  torch.tensor([0])), dim=-1)
+    torch.testing.assert_close(logits[:, 0].detach(),
+                               head.logit_scale * (image @ text.t())[:, 0])
+    # the image of class 0 has the only prompt of its class as target
+    loss = F.cross_entropy(logits, torch.tensor([2, 0]))
+    assert torch.isfinite(loss)

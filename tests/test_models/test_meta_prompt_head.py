@@ -1,10 +1,20 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
+import argparse
+import logging
+import math
+import os.path as osp
+
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
 from mmpretrain.structures import DataSample
 from torch.utils.flop_counter import FlopCounterMode
 
+from mmprompt.engine.hooks.checkpoint_check import check_checkpoint_fits
+from mmprompt.errors import CheckpointError, ConfigError
 from mmprompt.models import TINY_MODEL, kl_divergence
 from mmprompt.registry import MODELS
 
@@ -12,6 +22,7 @@ DEFAULT_ARGS = dict(
     type='MetaPromptClsHead',
     text_encoder=dict(type='OpenCLIPTextEncoder', model_name=TINY_MODEL),
     prompt_learner=dict(type='CoOpPromptLearner'))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLASSES = ['banded', 'dotted', 'striped', 'zigzagged', 'veined', 'woven']
 DIMS = 64  # the tiny CLIP's embedding width
 
@@ -22,6 +33,63 @@ def _identity(fusion):
         for layer in (fusion.attn.out_proj, fusion.mlp[2]):
             layer.weight.zero_()
             layer.bias.zero_()
+
+
+def _fusion_by_hand(fusion, text, support, wrong=()):
+    """CrossAttentionFusion written out from its parameters.
+
+    ``h = w + W_o [softmax(q_i k_i^T / sqrt(d)) v_i]_i + b_o`` per head ``i``
+    (``q = W_q w + b_q``, ``k, v`` likewise from the support features), then
+    ``p = h + W_2 GELU(W_1 h + b_1) + b_2``, on L2-normalised inputs; no
+    layer norm. Nothing of the module runs but its weights. ``wrong`` names
+    deliberate deviations (to show this formula tells them apart).
+    """
+    dims = text.shape[-1]
+    heads = fusion.attn.num_heads
+    width = dims // heads
+    if fusion.normalize_inputs and 'no_normalize' not in wrong:
+        text = text / text.norm(dim=-1, keepdim=True)
+        support = support / support.norm(dim=-1, keepdim=True)
+    num_tasks, num_ways, num_shots, _ = support.shape
+    if fusion.keys == 'class':  # class n attends over its own K images
+        keys = support
+    else:  # every class attends over all N * K images of its task
+        keys = support.reshape(num_tasks, 1, num_ways * num_shots,
+                               dims).expand(-1, num_ways, -1, -1)
+    w_q, w_k, w_v = fusion.attn.in_proj_weight.split(dims)
+    b_q, b_k, b_v = fusion.attn.in_proj_bias.split(dims)
+    q = (text @ w_q.t() + b_q).reshape(num_tasks, num_ways, heads, width)
+    k = (keys @ w_k.t() + b_k).reshape(num_tasks, num_ways, -1, heads, width)
+    v = (keys @ w_v.t() + b_v).reshape(num_tasks, num_ways, -1, heads, width)
+    scores = torch.einsum('tnhd,tnjhd->tnhj', q, k)
+    if 'no_scale' not in wrong:
+        scores = scores / math.sqrt(width)
+    scores = (scores - scores.amax(-1, keepdim=True)).exp()
+    weights = scores / scores.sum(-1, keepdim=True)  # softmax over keys
+    mixed = torch.einsum('tnhj,tnjhd->tnhd', weights, v).reshape(
+        num_tasks, num_ways, dims)
+    attended = mixed @ fusion.attn.out_proj.weight.t() + \
+        fusion.attn.out_proj.bias
+    hidden = attended
+    if fusion.attn_residual and 'no_attn_residual' not in wrong:
+        hidden = text + attended
+    first, last = fusion.mlp[0], fusion.mlp[2]
+    pre = hidden @ first.weight.t() + first.bias
+    act = pre if 'no_act' in wrong else \
+        0.5 * pre * (1 + torch.erf(pre / math.sqrt(2)))  # exact GELU
+    out = act @ last.weight.t() + last.bias
+    if fusion.mlp_residual and 'no_mlp_residual' not in wrong:
+        return hidden + out
+    return out
+
+
+def _randomise(module, seed=0, std=.5):
+    """Random weights and biases (PyTorch's init zeroes the attention's
+    biases)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in module.parameters():
+            param.copy_(torch.randn(param.shape, generator=g) * std)
 
 
 def _head(**kwargs):
@@ -85,6 +153,35 @@ def test_fusion_residuals():
     torch.testing.assert_close(a, b)  # softmax over one key = 1
 
 
+@pytest.mark.parametrize('settings', [
+    dict(),
+    dict(keys='task'),
+    dict(num_heads=1, mlp_ratio=2.),
+    dict(attn_residual=False, normalize_inputs=False),
+    dict(keys='task', mlp_residual=False),
+])
+def test_fusion_matches_the_written_out_formula(settings):
+    fusion = MODELS.build(
+        dict(dict(type='CrossAttentionFusion', embed_dims=16, num_heads=4),
+             **settings))
+    _randomise(fusion)
+    g = torch.Generator().manual_seed(1)
+    text = torch.randn(2, 3, 16, generator=g) * 3
+    support = torch.randn(2, 3, 2, 16, generator=g) * 3
+    out = fusion(text, support)
+    torch.testing.assert_close(out, _fusion_by_hand(fusion, text, support),
+                               rtol=1e-5, atol=1e-5)
+    # The formula tells apart a missing activation, scaling, residual or
+    # normalisation: each changes the prototypes far beyond the tolerance.
+    switches = (('no_attn_residual', fusion.attn_residual),
+                ('no_mlp_residual', fusion.mlp_residual),
+                ('no_normalize', fusion.normalize_inputs))
+    wrongs = ['no_act', 'no_scale'] + [w for w, on in switches if on]
+    for wrong in wrongs:
+        off = _fusion_by_hand(fusion, text, support, wrong=(wrong, ))
+        assert (off - out).abs().max() > 1e-2, wrong
+
+
 def test_fusion_rejects_bad_settings_and_shapes():
     with pytest.raises(ValueError, match="keys must be one of"):
         MODELS.build(dict(type='CrossAttentionFusion', embed_dims=16,
@@ -106,7 +203,8 @@ def _task_losses(head, feats, samples, task):
     labels = [int(s.gt_label) for s in samples][task * 18:(task + 1) * 18:6]
     text = F.normalize(head.prompt_learner(head.text_encoder), dim=-1)[labels]
     protos = F.normalize(
-        head.fusion(text[None], image[None, :, :2])[0], dim=-1)
+        _fusion_by_hand(head.fusion, text[None], image[None, :, :2])[0],
+        dim=-1)
     query = image[:, 2:].reshape(12, DIMS)
     scale = head.text_encoder.logit_scale.exp()
     mm, txt = scale * query @ protos.t(), scale * query @ text.t()
@@ -235,3 +333,152 @@ def test_compare_predictions_over_all_bound_classes():
     with pytest.raises(ValueError, match=r'support must be \(C, K, D\) with '
                        r'C = 6 bound classes'):
         head.compare_predictions(images, support[:4])
+
+
+def test_compare_predictions_pairs_each_class_text_with_its_own_support():
+    head = _head()
+    _randomise(head.fusion, std=.3)  # a fusion far from the identity
+    head.eval()
+    g = torch.Generator().manual_seed(3)
+    images = torch.randn(5, DIMS, generator=g)
+    # Every class's support is different (and far from the others').
+    support = torch.randn(len(CLASSES), 2, DIMS, generator=g) + \
+        3 * torch.randn(len(CLASSES), 1, DIMS, generator=g)
+    mm, text_logits = head.compare_predictions(images, support)
+
+    with torch.no_grad():
+        text = F.normalize(head.prompt_learner(head.text_encoder), dim=-1)
+
+        def by_hand(order):
+            # prototype c fuses the text of class c with support[order[c]]
+            protos = torch.stack([
+                _fusion_by_hand(head.fusion, text[c][None, None],
+                                support[order[c]][None, None])[0, 0]
+                for c in range(len(CLASSES))
+            ])
+            return head.logit_scale * F.normalize(images, dim=-1) @ \
+                F.normalize(protos, dim=-1).t()
+
+        own = list(range(len(CLASSES)))
+        torch.testing.assert_close(mm, by_hand(own), rtol=1e-4, atol=1e-4)
+        # Fusing each class's text with another class's support differs.
+        shifted = own[1:] + own[:1]
+        assert (mm - by_hand(shifted)).abs().max() > 0.1
+    torch.testing.assert_close(
+        text_logits,
+        head.logit_scale * F.normalize(images, dim=-1) @ text.t())
+
+
+def _num_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+class _Messages(logging.Handler):
+    """Keeps the messages of a logger."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_text_only_test_head_drops_the_fusion_and_loads_full_checkpoints():
+    full = _head()
+    _randomise(full.fusion)
+    with torch.no_grad():  # trained prompts
+        full.prompt_learner.ctx.add_(
+            torch.randn(full.prompt_learner.ctx.shape,
+                        generator=torch.Generator().manual_seed(4)))
+    checkpoint = full.state_dict()
+    assert any(k.startswith('fusion.') for k in checkpoint)
+
+    # The same frozen CLIP (not in checkpoints), built without the fusion.
+    test_head = _head(fusion=None, text_encoder=full.text_encoder)
+    assert test_head.fusion is None
+    assert not any(k.startswith('fusion') for k in test_head.state_dict())
+    # The fusion's 6 D^2 + 6 D parameters are gone ...
+    dims = full.text_encoder.embed_dim
+    assert _num_params(full) - _num_params(test_head) == \
+        6 * dims**2 + 6 * dims
+    # ... which is 1.58 M at CLIP ViT-B/16's width 512.
+    wide = MODELS.build(dict(type='CrossAttentionFusion', embed_dims=512))
+    assert _num_params(wide) == 6 * 512**2 + 6 * 512 == 1_575_936
+
+    # A checkpoint trained with the fusion loads strictly: its fusion keys
+    # are expected and dropped on purpose (and said so in the log).
+    logger = MMLogger.get_current_instance()
+    log = _Messages()
+    logger.addHandler(log)
+    try:
+        result = test_head.load_state_dict(checkpoint, strict=True)
+    finally:
+        logger.removeHandler(log)
+    assert result.unexpected_keys == [] and result.missing_keys == []
+    assert any('ignored the 8 fusion weights (fusion.*) of the checkpoint: '
+               'this head was built with fusion=None' in m
+               for m in log.messages), log.messages
+    assert 'fusion.mlp.0.weight' in checkpoint  # the caller's dict is kept
+
+    full.eval()
+    test_head.eval()
+    images = (torch.randn(7, DIMS), )
+    torch.testing.assert_close(test_head(images), full(images))
+    for got, want in zip(test_head.predict(images), full.predict(images)):
+        torch.testing.assert_close(got.pred_score, want.pred_score)
+
+    # Only the fusion keys are ignored: any other foreign key is reported.
+    foreign = dict(checkpoint, **{'adapter.weight': torch.zeros(1)})
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in '
+                       r'state_dict: "adapter\.weight"'):
+        test_head.load_state_dict(foreign, strict=True)
+    # The head with a fusion still loads its fusion weights.
+    twin = _head(text_encoder=full.text_encoder)
+    twin.load_state_dict(checkpoint, strict=True)
+    torch.testing.assert_close(twin.fusion.mlp[0].weight,
+                               full.fusion.mlp[0].weight)
+
+
+def test_checkpoint_check_accepts_a_full_checkpoint_for_the_text_only_head():
+    full, test_head = nn.Module(), nn.Module()
+    full.head = _head()
+    test_head.head = _head(fusion=None, text_encoder=full.head.text_encoder)
+    check_checkpoint_fits(test_head, dict(state_dict=full.state_dict()))
+    state = dict(full.state_dict(), **{'head.extra.bias': torch.zeros(1)})
+    with pytest.raises(CheckpointError, match=r"holds keys the model does "
+                       r"not have: 'head\.extra\.bias'"):
+        check_checkpoint_fits(test_head, dict(state_dict=state))
+
+
+def test_text_only_head_cannot_train_or_monitor():
+    head = _head(fusion=None)
+    feats, samples = _episodes()
+    with pytest.raises(ConfigError, match=r'MetaPromptClsHead\.loss needs the '
+                       r'multimodal fusion, but the head was built with '
+                       r'fusion=None'):
+        head.loss(feats, samples)
+    with pytest.raises(ConfigError, match=r'compare_predictions needs the '
+                       r"multimodal fusion.*fusion=dict\(type="
+                       r"'CrossAttentionFusion'\)"):
+        head.compare_predictions(torch.randn(2, DIMS),
+                                 torch.randn(len(CLASSES), 2, DIMS))
+
+
+def test_the_test_command_line_option_builds_the_text_only_head():
+    """``tools/test.py <meta config> CKPT --cfg-options
+    model.head.fusion=None`` (or ``run_protocol.py --test-cfg-options
+    model.head.fusion=None``) tests without the fusion."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(['--cfg-options', 'model.head.fusion=None'])
+    cfg = Config.fromfile(osp.join(REPO, 'configs/meta/meta_vitb16_dtd.py'))
+    assert cfg.model.head.fusion.type == 'CrossAttentionFusion'
+    cfg.merge_from_dict(args.cfg_options)
+    head_cfg = cfg.model.head
+    assert head_cfg.type == 'MetaPromptClsHead' and head_cfg.fusion is None
+    # (the ViT-B/16 text tower is swapped for the tiny one to stay fast)
+    head = MODELS.build(dict(head_cfg, text_encoder=DEFAULT_ARGS[
+        'text_encoder']))
+    assert head.fusion is None
+    assert not any(n.startswith('fusion') for n, _ in head.named_parameters())

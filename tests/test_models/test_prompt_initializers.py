@@ -2,7 +2,9 @@
 import pytest
 import torch
 
-from mmprompt.models import TINY_MODEL, OpenCLIPTextEncoder, build_prompt_init
+from mmprompt.errors import ConfigError
+from mmprompt.models import (TINY_MODEL, OpenCLIPTextEncoder,
+                             build_prompt_init, get_tokenizer)
 from mmprompt.registry import MODELS
 
 
@@ -12,7 +14,10 @@ def encoder():
 
 
 def _eos(encoder):
-    return encoder.token_embedding.weight[encoder.eot_token_id].detach()
+    """The end-of-text embedding, with the id read from open_clip's own
+    tokenizer (not from the encoder under test)."""
+    eot = get_tokenizer(TINY_MODEL).encoder['<end_of_text>']
+    return encoder.token_embedding.weight[eot].detach()
 
 
 def test_same_st_tokens_are_identical_and_near_eos(encoder):
@@ -122,6 +127,38 @@ def test_stats_tool_prints_one_row_per_initialiser():
         dict(type='OpenCLIPTextEncoder', model_name=TINY_MODEL)).width
     bessel = ((4 * width - 1) / (4 * (width - 1)))**0.5
     assert same_st[1] == pytest.approx(same_all[1] * bessel, abs=1.2e-4)
+    # The initialisers draw independently: diff_st's first token is not
+    # same_st's (the tool once reseeded before each, making them equal).
+    diff_st = [float(v) for v in rows[4][1:5]]
+    assert diff_st != same_st
+
+
+def _stats_tool():
+    import importlib.util
+    import os.path as osp
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    spec = importlib.util.spec_from_file_location(
+        'prompt_init_stats',
+        osp.join(repo, 'tools/analysis_tools/prompt_init_stats.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stats_tool_draws_each_initialiser_independently(encoder):
+    tool = _stats_tool()
+    draws = tool.draw_inits(encoder, n_ctx=4, seed=1)
+    assert not torch.equal(draws['same_st'][0], draws['diff_st'][0])
+    assert torch.equal(draws['same_st'], draws['same_st'][:1].expand(4, -1))
+    # Reproducible from the seed; another seed draws other noise.
+    again = tool.draw_inits(encoder, n_ctx=4, seed=1)
+    assert all(torch.equal(draws[k], again[k]) for k in draws)
+    other = tool.draw_inits(encoder, n_ctx=4, seed=2)
+    assert not torch.equal(draws['diff_st'], other['diff_st'])
+    gauss = tool.draw_inits(encoder, n_ctx=4, seed=1, noise='gaussian',
+                            scale=0.05)
+    offsets = gauss['diff_st'] - _eos(encoder)
+    assert 0.04 < offsets.std().item() < 0.06
 
 
 def test_the_documented_config_override(tmp_path):
@@ -139,3 +176,70 @@ def test_the_documented_config_override(tmp_path):
     encoder = model.head.text_encoder
     offsets = model.head.prompt_learner.ctx - _eos(encoder)
     torch.testing.assert_close(offsets.norm(dim=-1), torch.full((16, ), 0.1))
+
+
+class _WrongEOTEncoder(OpenCLIPTextEncoder):
+    """An encoder whose eot_token_id points at the start token."""
+
+    @property
+    def eot_token_id(self) -> int:
+        return self.sot_token_id
+
+
+@pytest.mark.parametrize('type_', ['SameSTPromptInit', 'DiffSTPromptInit'])
+def test_st_init_checks_the_tokenizers_end_of_text_id(type_):
+    wrong = _WrongEOTEncoder(model_name=TINY_MODEL)
+    with pytest.raises(RuntimeError,
+                       match=r'_WrongEOTEncoder.eot_token_id is 49406, but '
+                       r'its tokenizer ends a text with token 49407'):
+        MODELS.build(dict(type=type_))(wrong, 4)
+    with pytest.raises(RuntimeError, match='eot_token_id is 49406'):
+        MODELS.build(
+            dict(type='CoOpPromptLearner', ctx_init=dict(type=type_)),
+            default_args=dict(text_encoder=wrong))
+
+
+def test_st_noise_forms_and_unchanged_default(encoder):
+    """RPO's unit noise (default, alias 'rpo') and the seed's Gaussian."""
+    width = encoder.width
+    torch.manual_seed(5)
+    expected = _eos(encoder) + torch.nn.functional.normalize(
+        torch.randn(1, width), dim=-1) * 0.1
+    for cfg in (dict(), dict(scale=0.1, noise='unit'), dict(noise='rpo')):
+        torch.manual_seed(5)
+        tokens = MODELS.build(dict(type='SameSTPromptInit', **cfg))(encoder,
+                                                                   3)
+        assert torch.equal(tokens, expected.expand(3, -1))
+    torch.manual_seed(5)
+    expected = _eos(encoder) + torch.randn(3, width) * 0.2
+    torch.manual_seed(5)
+    tokens = MODELS.build(
+        dict(type='DiffSTPromptInit', noise='gaussian', std=0.2))(encoder, 3)
+    assert torch.equal(tokens, expected)
+    with pytest.raises(ConfigError, match=r"std=0.2 is the per-entry sigma "
+                       r"of noise='gaussian', but noise='unit'"):
+        MODELS.build(dict(type='DiffSTPromptInit', std=0.2))
+    with pytest.raises(ConfigError, match='scale must be a number >= 0, but '
+                       'got -1'):
+        MODELS.build(dict(type='DiffSTPromptInit', scale=-1))
+
+
+def test_dapt_st_configs_name_their_noise():
+    """Every ST config spells out its noise, and the README says which."""
+    import glob
+    import os.path as osp
+
+    from mmengine.config import Config
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    readme = open(osp.join(repo, 'configs/dapt/README.md')).read()
+    paths = sorted(glob.glob(osp.join(repo, 'configs/dapt/dapt-*-st_*.py')))
+    assert len(paths) == 22
+    for path in paths:
+        init = Config.fromfile(path).model.head.prompt_learner.ctx_init
+        assert (init.get('noise'), init.get('scale')) == ('unit', 0.1), path
+        assert init.type == ('SameSTPromptInit' if '-same-st_' in path else
+                             'DiffSTPromptInit')
+    assert ("| `dapt-same-st_*.py` (EuroSAT, OxfordPets, tiny CLIP) | "
+            "`SameSTPromptInit(scale=0.1, noise='unit')`") in readme
+    assert ("| `dapt-diff-st_*.py` (EuroSAT, OxfordPets, tiny CLIP) | "
+            "`DiffSTPromptInit(scale=0.1, noise='unit')`") in readme

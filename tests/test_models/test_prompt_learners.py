@@ -1,4 +1,6 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
+from unittest.mock import patch
+
 import pytest
 import torch
 
@@ -130,3 +132,172 @@ def test_handcrafted_ensemble_and_dataset_template(text_encoder):
         from_dataset.set_class_names(CLASSES, text_encoder)
     from_dataset.set_class_names(CLASSES, text_encoder, template='{} texture.')
     assert from_dataset(text_encoder).shape == (3, 64)
+
+
+def _by_hand_ensemble(encoder, templates, classes):
+    """ZeroshotCLIP2: normalise each template's features, average, and
+    normalise again."""
+    names = [c.replace('_', ' ') for c in classes]
+    feats = [
+        torch.nn.functional.normalize(
+            encoder.encode_text([t.format(n) for n in names]), dim=-1)
+        for t in templates
+    ]
+    return torch.nn.functional.normalize(sum(feats) / len(feats), dim=-1)
+
+
+def test_imagenet_select_plus_dataset_is_coops_zeroshotclip2(text_encoder):
+    from mmprompt.datasets.templates import (IMAGENET_TEMPLATES_SELECT,
+                                             get_templates)
+    select = list(IMAGENET_TEMPLATES_SELECT)
+    assert len(select) == 7
+    assert get_templates('imagenet_select+EuroSAT') == select + [
+        'a centered satellite photo of {}.'
+    ]
+    assert get_templates('imagenet_select+dtd') == select + ['{} texture.']
+    # ImageNet: the 7 alone; its variants get their own template.
+    assert get_templates('imagenet_select+ImageNet') == select
+    assert get_templates('imagenet_select+imagenet-v2') == select + [
+        'a photo of a {}.'
+    ]
+    learner = MODELS.build(
+        dict(type='HandcraftedPrompts', templates='imagenet_select+dataset'))
+    with patch('mmprompt.models.prompt_learners.handcrafted.print_log') as log:
+        learner.set_class_names(CLASSES, text_encoder, template='{} texture.')
+    assert learner.resolved_templates == select + ['{} texture.']
+    assert 'prompt ensembling over 8 templates' in log.call_args[0][0]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            torch.nn.functional.normalize(learner(text_encoder), dim=-1),
+            _by_hand_ensemble(text_encoder, select + ['{} texture.'],
+                              CLASSES))
+    learner.set_class_names(
+        CLASSES, text_encoder, template='a photo of a {}.',
+        dataset_name='ImageNet')
+    assert learner.resolved_templates == select
+    with torch.no_grad():
+        torch.testing.assert_close(
+            torch.nn.functional.normalize(learner(text_encoder), dim=-1),
+            _by_hand_ensemble(text_encoder, select, CLASSES))
+
+
+def test_set_plus_dataset_errors(text_encoder):
+    from mmprompt.datasets.templates import get_templates
+    from mmprompt.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"'imagenet_select\+foo': 'foo' "
+                       r'after "\+" is not a dataset'):
+        get_templates('imagenet_select+foo')
+    with pytest.raises(ConfigError, match=r"'bar\+dtd': 'bar' before "
+                       r'"\+" is not a named set'):
+        get_templates('bar+dtd')
+    learner = MODELS.build(
+        dict(type='HandcraftedPrompts', templates='imagenet_select+dataset'))
+    with pytest.raises(ConfigError, match='no dataset template is bound'):
+        learner.set_class_names(CLASSES, text_encoder)
+    # Without the dataset name, an ImageNet-like template is added, and the
+    # log says how to get CoOp's ImageNet ensemble.
+    with patch('mmprompt.models.prompt_learners.handcrafted.print_log') as log:
+        learner.set_class_names(
+            CLASSES, text_encoder, template='a photo of a {}.')
+    assert len(learner.resolved_templates) == 8
+    assert "use templates='imagenet_select' there" in log.call_args[0][0]
+
+
+def test_phrase_of_multi_token_words_logs_token_counts(text_encoder):
+    phrase = 'a photo of a high-resolution'
+    with patch('mmprompt.models.prompt_learners.coop.print_log') as log:
+        learner = _coop(text_encoder, ctx_init=phrase)
+    assert learner.ctx.shape == (7, text_encoder.width)
+    assert log.call_count == 1
+    msg = log.call_args[0][0]
+    assert (f"CoOpPromptLearner: ctx_init '{phrase}' is 7 tokens ('a' -> 1, "
+            "'photo' -> 1, 'of' -> 1, 'a' -> 1, 'high-resolution' -> 3); all "
+            '7 are learned context tokens (n_ctx=7).') in msg
+    assert 'CoOp counts words: it would learn 5 context tokens' in msg
+    assert 'copied' not in msg
+    with patch('mmprompt.models.prompt_learners.coop.print_log') as log:
+        csc = _coop(text_encoder, ctx_init=phrase, class_specific=True,
+                    num_classes=3)
+    assert csc.ctx.shape == (3, 7, text_encoder.width)
+    assert torch.equal(csc.ctx[0], csc.ctx[2])
+    assert ('copied to each of the 3 class-specific contexts (CoOp ignores '
+            'class_specific') in log.call_args[0][0]
+    # One token per word: no CoOp note; random init: no log at all.
+    with patch('mmprompt.models.prompt_learners.coop.print_log') as log:
+        _coop(text_encoder, ctx_init='a photo of a')
+        assert 'CoOp counts' not in log.call_args[0][0]
+        _coop(text_encoder, ctx_init=None)
+    assert log.call_count == 1
+
+
+@pytest.fixture
+def fresh_warnings():
+    from mmprompt.models.prompt_learners import base
+    base._WARNED_WORD_SETS.clear()
+    yield
+    base._WARNED_WORD_SETS.clear()
+
+
+def _warnings(log):
+    import logging
+    return [c[0][0] for c in log.call_args_list
+            if c[1].get('level') == logging.WARNING]
+
+
+def test_zero_token_embeddings_are_warned_once(fresh_warnings):
+    encoder = OpenCLIPTextEncoder(model_name=TINY_MODEL)  # rows edited below
+    zeroed = encoder.encode_words('zigzagged')
+    with torch.no_grad():
+        encoder.token_embedding.weight[zeroed] = 0
+    handcrafted = MODELS.build(
+        dict(type='HandcraftedPrompts', templates='{} texture.'))
+    with patch('mmprompt.models.prompt_learners.base.print_log') as log:
+        handcrafted.set_class_names(CLASSES, encoder)
+        handcrafted.set_class_names(CLASSES, encoder)  # re-bound: no repeat
+    warnings = _warnings(log)
+    assert len(warnings) == 1
+    assert ("HandcraftedPrompts: the token embedding of the text encoder "
+            "'mmprompt-tiny' is all zero for the tokens of 1 word(s) of "
+            "these prompts: 'zigzagged'.") in warnings[0]
+    assert f'keeps {49408 - len(set(zeroed))} of 49408' in warnings[0]
+    # CoOp: a zeroed word of a template phrase, not the placeholders.
+    with torch.no_grad():
+        encoder.token_embedding.weight[encoder.encode_words('photo')] = 0
+    coop = _coop(encoder, ctx_init='a photo of a')
+    random_ctx = _coop(encoder, ctx_init=None, n_ctx=4)
+    with patch('mmprompt.models.prompt_learners.base.print_log') as log:
+        coop.set_class_names(['banded'], encoder)
+        random_ctx.set_class_names(['banded'], encoder)
+    warnings = _warnings(log)
+    assert len(warnings) == 1 and "these prompts: 'photo'." in warnings[0]
+
+
+def test_shipped_tiny_clip_warns_about_unknown_class_names(fresh_warnings):
+    from mmprompt.models import TINYCLIP_MODEL
+    encoder = OpenCLIPTextEncoder(
+        model_name=TINYCLIP_MODEL, pretrained='procdtd')
+    learner = MODELS.build(
+        dict(type='HandcraftedPrompts', templates='a photo of a {}.'))
+    with patch('mmprompt.models.prompt_learners.base.print_log') as log:
+        learner.set_class_names(['banded', 'zigzagged'], encoder)
+        assert not _warnings(log)
+        learner.set_class_names(['banded', 'cat', 'dog'], encoder)
+    warnings = _warnings(log)
+    assert len(warnings) == 1
+    assert "2 word(s) of these prompts: 'cat', 'dog'." in warnings[0]
+    assert 'keeps 95 of 49408 token embeddings' in warnings[0]
+
+
+def test_zero_padding_row_is_not_a_missing_word(fresh_warnings):
+    encoder = OpenCLIPTextEncoder(model_name=TINY_MODEL)  # rows edited below
+    assert encoder.encode_words('!~') == [0, 349]  # id 0 pads, and is '!'
+
+    with torch.no_grad():
+        encoder.token_embedding.weight[0] = 0
+    learner = MODELS.build(
+        dict(type='HandcraftedPrompts', templates='a photo of a {}.'))
+    with patch('mmprompt.models.prompt_learners.base.print_log') as log:
+        learner.set_class_names(['banded', 'polka dotted'], encoder)
+        assert not _warnings(log)
+        learner.set_class_names(['banded', 'wow!~'], encoder)
+    assert "1 word(s) of these prompts: '!~'." in _warnings(log)[0]

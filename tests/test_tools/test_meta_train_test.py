@@ -1,8 +1,11 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """The meta-training method end to end through the user-facing tools."""
 import json
+import os
 import os.path as osp
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -39,11 +42,11 @@ def _options(data_root, **extra):
     return ['--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]
 
 
-def _test(config, ckpt, work, data_root, tmp_path, name):
+def _test(config, ckpt, work, data_root, tmp_path, name, *options):
     out = str(tmp_path / f'{name}.json')
     _run(['tools/test.py', config, ckpt, '--work-dir', work, '--out', out,
           '--out-item', 'metrics', '--cfg-options',
-          f'test_dataloader.dataset.data_root={data_root}'], REPO)
+          f'test_dataloader.dataset.data_root={data_root}', *options], REPO)
     with open(out) as f:
         return json.load(f)
 
@@ -69,12 +72,25 @@ def test_meta_trains_monitors_the_gap_and_tests_text_only(
     assert {k.split('.')[1] for k in state} == {'prompt_learner', 'fusion'}
     assert 'head.prompt_learner.ctx' in state
 
-    # Inference is CoOp's with the learned prompts: the CoOp config given
-    # the meta checkpoint (its fusion weights unused) scores the same.
+    # Inference is text-only: the head built without its fusion (what the
+    # test needs in memory) loads the checkpoint and scores the same.
     meta = _test(META, ckpt, work, data_root, tmp_path, 'meta')
-    coop = _test(COOP, ckpt, work, data_root, tmp_path, 'coop')
+    text_only = _test(META, ckpt, work, data_root, tmp_path, 'text',
+                      'model.head.fusion=None')
     assert set(meta) == {'base/top1', 'new/top1', 'hm'}
-    assert meta == coop
+    assert meta == text_only
+    # The CoOp config refuses it: the checkpoint is another method's.
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', COOP, ckpt, '--work-dir', work,
+         '--cfg-options', f'test_dataloader.dataset.data_root={data_root}'],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1'))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert re.search(r'error: Checkpoint \S+epoch_2.pth does not fit the '
+                     r"model of config 'coop_tinyclip_procdtd.py'.*holds "
+                     r"keys the model does not have: 'head.fusion.*written "
+                     r"by config 'meta_tinyclip_procdtd.py'", proc.stderr)
+    assert 'Traceback' not in proc.stderr
 
     # The gap curve from the work dir's logs.
     png = str(tmp_path / 'gap.png')

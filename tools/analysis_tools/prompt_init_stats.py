@@ -4,7 +4,12 @@
 For each initialiser (phrase, random, same_st, diff_st) prints the mean,
 std, min and max of the first prompt token and of all tokens, as the DAPT
 initialisation study tabulates them; ``--checkpoint`` adds the learned
-context of prompt checkpoints. Example (the shipped tiny CLIP)::
+context of prompt checkpoints. The random initialisers draw one after the
+other from one stream seeded once with ``--seed``, so each draws its own
+noise (same_st's first token is not diff_st's) and the table is
+reproducible. ``--noise`` picks the ST noise: RPO's unit vector times
+``--scale`` (default) or the DAPT seed's ``N(0, scale^2 I)``. Example (the
+shipped tiny CLIP)::
 
     python tools/analysis_tools/prompt_init_stats.py \\
         --model mmprompt-tinyclip --pretrained procdtd
@@ -30,6 +35,35 @@ INITS = {
 }
 
 
+def draw_inits(encoder, n_ctx=16, seed=1, noise='unit', scale=0.1):
+    """The initial prompt tokens of every initialiser of :data:`INITS`.
+
+    The global torch generator is seeded once, before the first draw, so
+    the initialisers draw independently of each other (reseeding before
+    each would give same_st and diff_st the same first noise vector).
+
+    Args:
+        encoder (OpenCLIPTextEncoder): The text encoder.
+        n_ctx (int): Tokens of the random initialisers. Defaults to 16.
+        seed (int): The seed. Defaults to 1.
+        noise (str): ST noise, ``'unit'`` or ``'gaussian'``. Defaults to
+            'unit'.
+        scale (float): ST noise scale (norm, or std for Gaussian noise).
+            Defaults to 0.1.
+
+    Returns:
+        dict[str, torch.Tensor]: ``(tokens, width)`` per initialiser.
+    """
+    torch.manual_seed(seed)
+    out = {}
+    for name, cfg in INITS.items():
+        if name.endswith('_st'):
+            cfg = dict(cfg, noise=noise, scale=scale)
+        init = MODELS.build(cfg)
+        out[name] = init(encoder, init.default_num_tokens(encoder) or n_ctx)
+    return out
+
+
 def stats(tokens):
     """mean / std / min / max of the first token and of all tokens."""
     first = tokens[0]
@@ -44,6 +78,12 @@ def main(argv=None):
                         help="open_clip tag or file; 'none' = random weights")
     parser.add_argument('--n-ctx', type=int, default=16)
     parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--noise', choices=['unit', 'gaussian'],
+                        default='unit',
+                        help="ST noise: 'unit' (RPO) or 'gaussian' (DAPT "
+                        'seed, Algorithm 1)')
+    parser.add_argument('--scale', type=float, default=0.1,
+                        help='ST noise norm (unit) or std (gaussian)')
     parser.add_argument('--checkpoint', nargs='*', default=[],
                         help='prompt checkpoints (head.prompt_learner.ctx)')
     args = parser.parse_args(argv)
@@ -53,11 +93,10 @@ def main(argv=None):
     header = ('init', 'tok1 mean', 'tok1 std', 'tok1 min', 'tok1 max',
               'all mean', 'all std', 'all min', 'all max')
     rows = []
-    for name, cfg in INITS.items():
-        torch.manual_seed(args.seed)
-        init = MODELS.build(cfg)
-        n_ctx = init.default_num_tokens(encoder) or args.n_ctx
-        rows.append([name] + stats(init(encoder, n_ctx)))
+    draws = draw_inits(encoder, args.n_ctx, args.seed, args.noise,
+                       args.scale)
+    for name, tokens in draws.items():
+        rows.append([name] + stats(tokens))
     for path in args.checkpoint:
         state = torch.load(path, map_location='cpu', weights_only=False)
         ctx = state.get('state_dict', state)['head.prompt_learner.ctx']

@@ -3,19 +3,28 @@
 
 Check: for every dataset of the CoOp benchmark (or those named with
 ``--datasets``) it reports whether its folder is there, whether the split /
-class-name files parse, how many classes and images each split has, and how
-many listed images are missing, with the official source of what is
-missing::
+class-name files parse, how many classes and images each split has, how
+many listed images are missing, and which images do not decode (empty,
+truncated or not an image; each one is listed), with the official source of
+what is missing::
 
     python tools/dataset_converters/check_coop_data.py data
     python tools/dataset_converters/check_coop_data.py data --datasets dtd
 
-Exit status 1 when a dataset folder that exists has a problem (absent
-datasets are only listed). Nothing is written.
+Every image is decoded as training decodes it (``LoadCoOpImage``); that
+reads every file, so on large datasets ``--no-decode`` (only check that the
+files exist) is much faster, and ``--no-image-check`` only parses the split
+files. On a terminal a progress bar shows the progress; otherwise (a log
+file, CI) a line every 10 % (or every minute).
+
+Exit status 1 when the data root does not exist or a dataset folder that
+exists has a problem (absent datasets are only listed). Nothing is written.
 
 Make a split: for your own images in ``FOLDER/<class>/*``, write a CoOp-format
 split file (per class, a seeded shuffle cut into train / val / test as CoOp
-does for DTD: 50 / 20 / 30 % by default)::
+does for DTD: 50 / 20 / 30 % by default). Only image files count (names
+ending in .jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff or .webp, any
+case); hidden and other files are skipped, and their number is printed::
 
     python tools/dataset_converters/check_coop_data.py \\
         --make-split data/mine/images --out data/mine/split_mine.json
@@ -29,6 +38,7 @@ import os
 import os.path as osp
 import random
 import sys
+import time
 from collections import Counter
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -97,10 +107,72 @@ BENCHMARK = {
 TEST_ONLY = ('imagenetv2', 'imagenet-sketch', 'imagenet-a', 'imagenet-r')
 
 
-def check(data_root, name, check_images=True):
-    """Report lines and whether the dataset is usable (None: absent)."""
-    from mmengine.utils import ProgressBar
+class Progress:
+    """Progress of a loop: a bar on a terminal, a few lines otherwise.
 
+    Args:
+        total (int): The number of steps.
+        label (str): What is done, e.g. ``'[dtd] test: decoding 1880 images'``.
+        stream (file, optional): Where to write. Defaults to ``sys.stderr``.
+        interval (float): Without a terminal, also write a line when this
+            many seconds passed since the last one. Defaults to 60.
+    """
+
+    def __init__(self, total, label, stream=None, interval=60.0):
+        self.total, self.label, self.interval = total, label, interval
+        self.stream = sys.stderr if stream is None else stream
+        isatty = getattr(self.stream, 'isatty', None)
+        self.bar = None
+        self.done = self.shown = 0
+        if total and isatty is not None and isatty():
+            from mmengine.utils import ProgressBar
+            self.stream.write(f'{label}\n')
+            self.bar = ProgressBar(total, file=self.stream)
+        elif total:
+            self.stream.write(f'{label} ...\n')
+            self.stream.flush()
+        self.last = time.monotonic()
+
+    def update(self):
+        """Count one step done."""
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update()
+            return
+        decile = self.done * 10 // self.total
+        now = time.monotonic()
+        if decile > self.shown * 10 // self.total or (
+                now - self.last >= self.interval):
+            self.stream.write(f'  {self.done}/{self.total} '
+                              f'({self.done * 100 // self.total} %)\n')
+            self.stream.flush()
+            self.shown, self.last = self.done, now
+
+    def finish(self):
+        """End the bar's line."""
+        if self.bar is not None:
+            self.stream.write('\n')
+            self.stream.flush()
+
+
+def check(data_root, name, check_images=True, decode=True):
+    """Report lines and whether the dataset is usable (None: absent).
+
+    Args:
+        data_root (str): The folder holding the datasets' folders.
+        name (str): A key of :data:`BENCHMARK`.
+        check_images (bool): Check that the listed images exist. Defaults
+            to True.
+        decode (bool): Also decode every image that exists, as
+            ``LoadCoOpImage`` does (only with ``check_images``). Defaults to
+            True.
+
+    Returns:
+        tuple[list[str], bool | None]: The report lines, and whether the
+        dataset is usable (None: its folder is absent).
+    """
+    from mmprompt.datasets.transforms import load_image
+    from mmprompt.errors import DataError
     from mmprompt.registry import DATASETS
     folder, type_, images_from, split_from = BENCHMARK[name]
     root = osp.join(data_root, folder)
@@ -122,19 +194,34 @@ def check(data_root, name, check_images=True):
         counts = Counter(int(y) for y in dataset.get_gt_labels())
         text = (f'{split}: {len(paths)} images, {len(counts)} classes '
                 f'({min(counts.values())}-{max(counts.values())} per class)')
+        broken = []
         if check_images:
             missing = []
-            progress = ProgressBar(len(paths), file=sys.stderr)
+            progress = Progress(
+                len(paths), f'[{name}] {split}: '
+                f'{"decoding" if decode else "looking for"} '
+                f'{len(paths)} images')
             for path in paths:
                 if not osp.exists(path):
                     missing.append(path)
+                elif decode:
+                    try:
+                        load_image(path)
+                    except DataError as err:
+                        broken.append((path, err.reason))
                 progress.update()
-            sys.stderr.write('\n')
+            progress.finish()
             if missing:
                 ok = False
                 text += (f', {len(missing)} MISSING (e.g. {missing[0]}); '
                          f'images: {images_from}')
+            if broken:
+                ok = False
+                text += (f', {len(broken)} UNDECODABLE (e.g. '
+                         f'{broken[0][0]}); images: {images_from}')
         lines.append(text)
+        lines.extend(f'  UNDECODABLE {path}: {reason}'
+                     for path, reason in broken)
     head = 'OK' if ok else 'PROBLEM'
     return [f'{head} {root} ({type_})'] + [f'  {line}' for line in lines], ok
 
@@ -147,33 +234,48 @@ def make_split(image_folder, out, ratios=(0.5, 0.2, 0.3), seed=1,
     files are shuffled with ``random.Random(seed)`` and cut into
     ``round(n * ratios[0])`` train, ``round(n * ratios[1])`` val and the rest
     test images; each class needs at least one train and one test image.
+    Only image files count (:data:`IMG_EXTENSIONS`, any case); hidden files
+    (``.*``), sub-folders and other files are skipped.
 
     Returns:
-        dict: The split that was written.
+        tuple[dict, list[str], int]: The split that was written, the
+        skipped non-image files (``<class>/<name>``), and the number of
+        skipped hidden files.
     """
+    from mmprompt.datasets.transforms import IMG_EXTENSIONS
+    from mmprompt.errors import ConfigError, DataError, PathNotFoundError
     if abs(sum(ratios) - 1) > 1e-6 or min(ratios) < 0:
-        raise ValueError(f'--ratios must be 3 non-negative numbers summing '
-                         f'to 1, but got {list(ratios)}.')
+        raise ConfigError(f'--ratios must be 3 non-negative numbers summing '
+                          f'to 1, but got {list(ratios)}.')
     if not osp.isdir(image_folder):
-        raise FileNotFoundError(f"image folder '{image_folder}' not found.")
+        raise PathNotFoundError(f"image folder '{image_folder}' not found.")
     if osp.exists(out) and not force:
         raise FileExistsError(f"'{out}' exists; pass --force to replace it.")
     classes = sorted(d for d in os.listdir(image_folder)
                      if osp.isdir(osp.join(image_folder, d))
                      and not d.startswith('.'))
     if not classes:
-        raise ValueError(f"'{image_folder}' has no class sub-folders; "
+        raise DataError(f"'{image_folder}' has no class sub-folders; "
                          'expected FOLDER/<class>/<image>.')
     rng = random.Random(seed)
     split = {'train': [], 'val': [], 'test': []}
+    skipped, hidden = [], 0
     for label, name in enumerate(classes):
-        files = sorted(f for f in os.listdir(osp.join(image_folder, name))
-                       if not f.startswith('.'))
+        files = []
+        for f in sorted(os.listdir(osp.join(image_folder, name))):
+            if f.startswith('.'):
+                hidden += 1
+            elif osp.isdir(osp.join(image_folder, name, f)):
+                continue
+            elif f.lower().endswith(IMG_EXTENSIONS):
+                files.append(f)
+            else:
+                skipped.append(f'{name}/{f}')
         rng.shuffle(files)
         n_train = round(len(files) * ratios[0])
         n_val = round(len(files) * ratios[1])
         if n_train < 1 or len(files) - n_train - n_val < 1:
-            raise ValueError(
+            raise DataError(
                 f"class '{name}' has {len(files)} images, too few for one "
                 f'train and one test image with ratios {list(ratios)}.')
         parts = (files[:n_train], files[n_train:n_train + n_val],
@@ -183,7 +285,7 @@ def make_split(image_folder, out, ratios=(0.5, 0.2, 0.3), seed=1,
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with open(out, 'w') as f:
         json.dump(split, f, indent=4, separators=(',', ': '))
-    return split
+    return split, skipped, hidden
 
 
 def main(argv=None):
@@ -197,6 +299,9 @@ def main(argv=None):
                         ', '.join(BENCHMARK))
     parser.add_argument('--no-image-check', action='store_true',
                         help='only parse the split files')
+    parser.add_argument('--no-decode', action='store_true',
+                        help='check that the images exist, but do not '
+                        'decode them (much faster on large datasets)')
     parser.add_argument('--make-split', metavar='FOLDER',
                         help='write a split file for FOLDER/<class>/*')
     parser.add_argument('--out', help='the split file to write')
@@ -212,21 +317,35 @@ def main(argv=None):
         if not args.out:
             parser.error('--make-split needs --out')
         try:
-            split = make_split(args.make_split, args.out, args.ratios,
-                               args.seed, args.force)
+            split, skipped, hidden = make_split(args.make_split, args.out,
+                                                args.ratios, args.seed,
+                                                args.force)
         except (OSError, ValueError) as err:
             sys.exit(f'error: {err}')
         classes = len({entry[1] for entry in split['test']})
         print(f'wrote {args.out}: {classes} classes, ' + ', '.join(
             f'{len(v)} {k}' for k, v in split.items()) + ' images')
+        if skipped or hidden:
+            from mmprompt.datasets.transforms import IMG_EXTENSIONS
+            print(f'skipped {len(skipped)} non-image files' +
+                  (f" (e.g. '{skipped[0]}')" if skipped else '') +
+                  f' and {hidden} hidden files; images are files ending in '
+                  + ', '.join(IMG_EXTENSIONS) + ' (any case).')
         return
     if not args.data_root:
         parser.error('give a data root to check, or --make-split')
+    if not osp.isdir(args.data_root):
+        what = 'is not a folder' if osp.exists(args.data_root) else \
+            'does not exist'
+        sys.exit(f"error: data root '{args.data_root}' {what}; give the "
+                 'folder that holds the dataset folders (e.g. data, with '
+                 f'data/dtd, data/eurosat, ...; see {COOP_DOC}).')
 
     names = args.datasets or list(BENCHMARK)
     present = problems = 0
     for name in names:
-        lines, ok = check(args.data_root, name, not args.no_image_check)
+        lines, ok = check(args.data_root, name, not args.no_image_check,
+                          not args.no_decode)
         print(f'[{name}] ' + '\n'.join(lines), flush=True)
         present += ok is not None
         problems += ok is False

@@ -6,7 +6,11 @@ Example::
     python tools/dataset_converters/make_procedural_dtd.py data/procdtd \\
         --num-train 32 --num-val 8 --num-test 40 --seed 0
 
-Read it with ``dict(type='CoOpProceduralDTD', data_root='data/procdtd')``.
+Read it with ``dict(type='CoOpProceduralDTD', data_root='data/procdtd')``;
+that dataset runs this generator with its defaults by itself when its
+``data_root`` does not exist. The files are written into a temporary folder
+next to ``out_dir`` and renamed into place when complete, so an interrupted
+run leaves no half-written folder.
 """
 import argparse
 import time

@@ -6,8 +6,10 @@ data_root = 'data/dtd'
 num_shots = 16
 seed = 1
 
+# LoadCoOpImage decodes as CoOp / Dassl do (PIL, EXIF orientation ignored);
+# LoadCoOpImage(exif_orientation=True) applies it, as mmcv's loader does.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCoOpImage'),
     dict(
         type='RandomResizedCrop',
         scale=224,
@@ -18,7 +20,7 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCoOpImage'),
     dict(
         type='ResizeEdge',
         scale=224,

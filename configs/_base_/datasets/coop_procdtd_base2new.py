@@ -10,7 +10,7 @@ dataset_type = 'CoOpProceduralDTD'
 data_root = 'data/procdtd'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCoOpImage'),
     dict(
         type='RandomResizedCrop',
         scale=64,
@@ -21,7 +21,7 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCoOpImage'),
     dict(
         type='ResizeEdge',
         scale=64,

@@ -7,7 +7,7 @@ dataset_type = 'CoOpSynthetic'
 data_root = 'data/synthetic'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCoOpImage'),
     dict(
         type='RandomResizedCrop',
         scale=32,
@@ -18,7 +18,7 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCoOpImage'),
     dict(
         type='ResizeEdge',
         scale=32,

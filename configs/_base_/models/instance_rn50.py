@@ -10,7 +10,11 @@ model = dict(
     head=dict(
         type='InstancePromptHead',
         prompts_per_class=2,  # the training draw: 2 prompts of every class
-        pair_reduce='mean',  # a class's logit: cosine to their mean feature
+        # CE over classes, a class's logit = cosine to the mean feature of
+        # its 2 prompts (methods.md's choice; the seed does not say); or
+        # 'max' / 'mean_sim', or 'prompt': CE over all 2C drawn prompts with
+        # the image's own prompt as target.
+        pair_reduce='mean',
         test_topk=4,  # test: mean of the 4 most similar prompts per class
         prompt_learner=dict(
             _delete_=True,

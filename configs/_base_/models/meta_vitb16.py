@@ -2,7 +2,9 @@
 # Meta-Training" on CLIP ViT-B/16: CoOp's 4 context vectors from
 # "a photo of a", a cross-attention + MLP fusion that turns class texts and
 # support images into multimodal prototypes (training only), and
-# L = CE(P_mm) + 0.2 * KL(P_mm || P_text). Inference uses the text alone.
+# L = CE(P_mm) + 0.2 * KL(P_mm || P_text). Inference uses the text alone;
+# test with --cfg-options model.head.fusion=None to leave the fusion's
+# 1.58 M parameters out of memory (checkpoints with the fusion still load).
 _base_ = ['./coop_vitb16.py']
 
 model = dict(

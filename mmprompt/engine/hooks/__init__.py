@@ -1,4 +1,5 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
+from .checkpoint_check import CheckpointCheckHook, check_checkpoint_fits
 from .class_names import SetClassNamesHook
 from .class_prototypes import (ClassPrototypeHook, class_prototypes,
                                seeded_global_rngs)
@@ -8,6 +9,7 @@ from .prompt_aggregation import (GaussianPromptAggregationHook,
                                  gaussian_epoch_weights)
 
 __all__ = [
+    'CheckpointCheckHook', 'check_checkpoint_fits',
     'SetClassNamesHook', 'EpochSeedHook', 'epoch_seed', 'MetaGapMonitorHook',
     'GAP_KEYS', 'ClassPrototypeHook', 'class_prototypes', 'seeded_global_rngs',
     'GaussianPromptAggregationHook', 'gaussian_epoch_weights'

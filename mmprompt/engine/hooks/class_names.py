@@ -20,7 +20,10 @@ class SetClassNamesHook(Hook):
     from the config: before each train, val and test epoch this hook calls
     ``head.set_class_names(metainfo['classes'], template=metainfo.get(
     'template'))`` with the ``metainfo`` of that loop's dataset (dataset
-    wrappers such as ``ConcatDataset`` / ``RepeatDataset`` forward it).
+    wrappers such as ``ConcatDataset`` / ``RepeatDataset`` forward it), and
+    ``dataset_name=metainfo['dataset_name']`` where the metainfo has one
+    (CoOp's name of the dataset, which template sets such as
+    ``'imagenet_select+dataset'`` need to leave ImageNet out).
 
     Validation in the middle of training (every ``val_interval`` epochs, or
     every ``val_interval`` iterations with ``IterBasedTrainLoop``, which
@@ -115,7 +118,11 @@ class SetClassNamesHook(Hook):
                 f'{type(dataset).__name__} must be a sequence of str, but '
                 f'got {type(classes).__name__}.')
         template = metainfo.get('template')
-        head.set_class_names(classes, template=template)
+        extra = {}
+        if metainfo.get('dataset_name') is not None:
+            # CoOp's name of the dataset, for 'imagenet_select+dataset'.
+            extra['dataset_name'] = metainfo['dataset_name']
+        head.set_class_names(classes, template=template, **extra)
         if mode == 'train':
             self._bind_episode_layout(head, dataloader)
             self._bind_instance_labels(head, dataset)

@@ -4,12 +4,14 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmpretrain.evaluation import Accuracy
 from mmpretrain.structures import DataSample
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from .prompt_cls_head import PromptClsHead
 
-PAIR_REDUCES = ('mean', 'max', 'mean_sim')
+PAIR_REDUCES = ('mean', 'max', 'mean_sim', 'prompt')
 
 
 def class_members(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -124,11 +126,19 @@ class InstancePromptHead(PromptClsHead):
     **Training** (:meth:`loss`): for each image, :func:`draw_instance_prompts`
     draws ``prompts_per_class`` prompts of every class, the image's own
     prompt always among its class's; only the drawn prompts go through the
-    text encoder. The prompts of a class become one logit by
-    ``pair_reduce``: ``'mean'`` (the seed's reading, default): cosine to the
-    mean of their normalised text features; ``'max'``: the largest cosine;
-    ``'mean_sim'``: the mean cosine. Cross-entropy over the classes of the
-    scaled logits.
+    text encoder. The seed only says that the cosine similarities between
+    the image and the drawn prompts are computed and trained with a
+    cross-entropy loss; it does not say over what. ``pair_reduce`` chooses:
+
+    - class level (cross-entropy over the C classes, target = the image's
+      class): the prompts of a class become one logit; ``'mean'`` (the
+      default, ``methods.md``'s choice): cosine to the mean of their
+      normalised text features; ``'max'``: the largest cosine;
+      ``'mean_sim'``: the mean cosine.
+    - prompt level, ``'prompt'``: cross-entropy over all ``C x k`` drawn
+      prompts (``k = prompts_per_class``), target = the image's own prompt;
+      the other prompt of its own class counts as a negative. A prompt
+      drawn twice (a class with fewer than ``k`` instances) enters once.
 
     **Inference** (:meth:`forward` / :meth:`predict`): the text features of
     all instance prompts are computed once and cached (until a prompt,
@@ -141,8 +151,8 @@ class InstancePromptHead(PromptClsHead):
     Args:
         prompts_per_class (int): Prompts drawn per class in training.
             Defaults to 2.
-        pair_reduce (str): ``'mean'``, ``'max'`` or ``'mean_sim'``.
-            Defaults to 'mean'.
+        pair_reduce (str): ``'mean'``, ``'max'``, ``'mean_sim'`` or
+            ``'prompt'`` (see above). Defaults to 'mean'.
         test_topk (int): Prompts averaged per class at test time.
             Defaults to 4.
         **kwargs: :class:`PromptClsHead` arguments (``text_encoder``,
@@ -156,8 +166,9 @@ class InstancePromptHead(PromptClsHead):
                  **kwargs):
         super().__init__(**kwargs)
         if pair_reduce not in PAIR_REDUCES:
-            raise ValueError(f'pair_reduce={pair_reduce!r}; choose one of '
-                             f'{PAIR_REDUCES}.')
+            raise ConfigError(
+                f'InstancePromptHead: pair_reduce={pair_reduce!r}; choose '
+                f'one of {PAIR_REDUCES} (model.head.pair_reduce).')
         for name, value in (('prompts_per_class', prompts_per_class),
                             ('test_topk', test_topk)):
             if not isinstance(value, int) or value < 1:
@@ -210,8 +221,21 @@ class InstancePromptHead(PromptClsHead):
 
     def train_logits(self, image: torch.Tensor, labels: torch.Tensor,
                      own: torch.Tensor) -> torch.Tensor:
-        """Training logits ``(B, C)`` of L2-normalised image features
-        against the drawn prompts (:func:`draw_instance_prompts`)."""
+        """Training logits of L2-normalised image features against the
+        drawn prompts (:func:`draw_instance_prompts`).
+
+        Args:
+            image (torch.Tensor): ``(B, D)`` L2-normalised image features.
+            labels (torch.Tensor): ``(B, )`` their labels.
+            own (torch.Tensor): ``(B, )`` their instance indices.
+
+        Returns:
+            torch.Tensor: ``(B, C)`` class logits; with
+            ``pair_reduce='prompt'`` ``(B, C * k)`` prompt logits instead,
+            prompt ``j`` of class ``c`` in column ``c * k + j`` (the image's
+            own prompt in column ``labels[b] * k``), a repeated draw at
+            ``-inf``.
+        """
         drawn = draw_instance_prompts(self._members(), labels, own,
                                       self.prompts_per_class)
         index, inverse = torch.unique(drawn, return_inverse=True)
@@ -219,6 +243,13 @@ class InstancePromptHead(PromptClsHead):
             self.prompt_learner.instance_features(self.text_encoder, index),
             dim=-1).to(image.dtype)
         text = text[inverse.to(text.device)]  # (B, C, k, D)
+        if self.pair_reduce == 'prompt':
+            sims = torch.einsum('bd,bckd->bck', image, text)
+            # a slot repeating an earlier one of its class (small classes)
+            same = drawn[..., :, None] == drawn[..., None, :]
+            repeat = torch.tril(same, diagonal=-1).any(-1).to(sims.device)
+            sims = sims.masked_fill(repeat, float('-inf'))
+            return self.logit_scale.to(image.device) * sims.flatten(1)
         if self.pair_reduce == 'mean':
             cos = torch.einsum('bd,bcd->bc', image,
                                F.normalize(text.mean(2), dim=-1))
@@ -249,4 +280,20 @@ class InstancePromptHead(PromptClsHead):
                 'train dataloader must iterate the training set the prompts '
                 'were sized for (no dataset wrappers that renumber samples).')
         logits = self.train_logits(image, labels, own)
-        return self._get_loss(logits, data_samples, **kwargs)
+        if self.pair_reduce != 'prompt':
+            return self._get_loss(logits, data_samples, **kwargs)
+        # prompt level: the target is the image's own prompt, which the draw
+        # puts first among its class's k
+        k = logits.size(1) // self.prompt_learner.num_train_classes
+        labels = labels.to(logits.device)
+        losses = dict(
+            loss=self.loss_module(
+                logits, labels * k, avg_factor=logits.size(0), **kwargs))
+        if self.cal_acc:  # class accuracy: the class of the best prompt
+            class_logits = logits.unflatten(1, (-1, k)).max(-1).values
+            acc = Accuracy.calculate(class_logits, labels, topk=self.topk)
+            losses.update({
+                f'accuracy_top-{top}': a
+                for top, a in zip(self.topk, acc)
+            })
+        return losses

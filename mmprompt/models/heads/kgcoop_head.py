@@ -60,12 +60,17 @@ class KgCoOpHead(PromptClsHead):
 
     def set_class_names(self,
                         classnames: Sequence[str],
-                        template: Optional[str] = None) -> None:
-        changed = (tuple(classnames), template) != self._classes_key
-        super().set_class_names(classnames, template)
+                        template: Optional[str] = None,
+                        dataset_name: Optional[str] = None) -> None:
+        changed = (tuple(classnames), template,
+                   dataset_name) != self._classes_key
+        super().set_class_names(classnames, template, dataset_name)
         if changed:
             self.knowledge_prompts.set_class_names(
-                list(classnames), self.text_encoder, template=template)
+                list(classnames),
+                self.text_encoder,
+                template=template,
+                dataset_name=dataset_name)
 
     def knowledge_features(self) -> torch.Tensor:
         """L2-normalised hand-crafted class features ``(num_classes, D)``,

@@ -78,18 +78,24 @@ class PromptClsHead(ClsHead):
 
     def set_class_names(self,
                         classnames: Sequence[str],
-                        template: Optional[str] = None) -> None:
+                        template: Optional[str] = None,
+                        dataset_name: Optional[str] = None) -> None:
         """Bind the class list (and the dataset's template) to the prompts.
 
         Args:
             classnames (Sequence[str]): Class names in label order.
             template (str, optional): The dataset's hand-crafted template.
+            dataset_name (str, optional): The dataset's CoOp name, for
+                template sets such as ``'imagenet_select+dataset'``.
         """
-        key = (tuple(classnames), template)
+        key = (tuple(classnames), template, dataset_name)
         if key == self._classes_key:
             return
         self.prompt_learner.set_class_names(
-            list(classnames), self.text_encoder, template=template)
+            list(classnames),
+            self.text_encoder,
+            template=template,
+            dataset_name=dataset_name)
         self._classes_key = key
         self._caches.clear()
 

@@ -3,6 +3,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 
 from mmprompt.registry import MODELS
 from .base import BasePromptLearner
@@ -30,10 +31,15 @@ class CoOpPromptLearner(BasePromptLearner):
             phrase's token embeddings (CoOp: ``'a photo of a'``), ``None``
             for random ``N(0, init_std^2)``, or a prompt initialiser config,
             e.g. ``dict(type='DiffSTPromptInit', scale=0.1)`` (see
-            ``initializers.py``). Defaults to 'a photo of a'.
+            ``initializers.py``). A phrase gives one context vector per
+            *token*, so a word of several tokens (``'high-resolution'``: 3)
+            gives several; CoOp counts words (``n_ctx = len(phrase.split())``)
+            and keeps the rest of the phrase as fixed text. The token count
+            per word is logged. Defaults to 'a photo of a'.
         class_specific (bool): One context per class (CoOp's CSC) instead of
             one shared context. Requires ``num_classes``; a phrase init is
-            copied to every class. Defaults to False.
+            copied to every class (CoOp ignores CSC with a phrase init and
+            learns one shared context). Defaults to False.
         num_classes (int, optional): Number of classes, for class-specific
             context. Defaults to None.
         class_token_position (str): Where the class name goes: ``'end'``,
@@ -93,6 +99,8 @@ class CoOpPromptLearner(BasePromptLearner):
                                                 PhrasePromptInit) else None
         self.class_specific = class_specific
         self.class_token_position = class_token_position
+        if self.phrase is not None:
+            self._log_phrase(init, text_encoder, num_classes)
         self.tokens = None
         self.prefix = None
         self.suffix = None
@@ -109,10 +117,39 @@ class CoOpPromptLearner(BasePromptLearner):
                 f'n_ctx={n_ctx} but ctx_init={ctx_init!r} has {implied} '
                 'tokens; drop n_ctx or change the phrase.')
 
+    def _log_phrase(self, init: PhrasePromptInit, text_encoder,
+                    num_classes: Optional[int]) -> None:
+        """Log how a phrase init became context tokens (see ``ctx_init``).
+        """
+        words = init.word_tokens(text_encoder)
+        total = sum(count for _, count in words)
+        parts = ', '.join(f'{word!r} -> {count}' for word, count in words)
+        msg = (f'{type(self).__name__}: ctx_init {init.phrase!r} is {total} '
+               f'tokens ({parts}); ')
+        if self.n_ctx == total:
+            msg += f'all {total} are learned context tokens (n_ctx={total}).'
+        elif self.n_ctx == 0:
+            msg += 'none is learned (n_ctx=0): the phrase is fixed text.'
+        else:
+            msg += (f'the first {self.n_ctx} are learned context tokens '
+                    f'(n_ctx={self.n_ctx}), the other {total - self.n_ctx} '
+                    'stay fixed text.')
+        if total != len(words) and self.n_ctx == len(words):
+            msg += ' As in CoOp, which counts words.'
+        elif total != len(words):
+            msg += (f' CoOp counts words: it would learn {len(words)} '
+                    'context tokens and keep the rest as fixed text.')
+        if self.class_specific:
+            msg += (f' The phrase is copied to each of the {num_classes} '
+                    'class-specific contexts (CoOp ignores class_specific '
+                    'with a phrase init and learns one shared context).')
+        print_log(msg, logger='current')
+
     def set_class_names(self,
                         classnames: Sequence[str],
                         text_encoder,
-                        template: Optional[str] = None) -> None:
+                        template: Optional[str] = None,
+                        dataset_name: Optional[str] = None) -> None:
         if self.class_specific and len(classnames) != self.ctx.shape[0]:
             raise ValueError(
                 f'Class-specific context was built for {self.ctx.shape[0]} '
@@ -127,6 +164,13 @@ class CoOpPromptLearner(BasePromptLearner):
             length = int(tokens.argmax(dim=-1).max()) + 1
             tokens = tokens[:, :length]
             embedding = text_encoder.embed(tokens).detach()
+        # With a phrase every token's embedding is used (the learned ones
+        # for the initial context); placeholders are replaced.
+        texts = [*names, '.'] + ([self.phrase] if self.phrase else [])
+        self.check_vocabulary(
+            text_encoder, [tokens],
+            texts,
+            skip=None if self.phrase else (1, 1 + self.n_ctx))
         self.tokens = tokens
         self.prefix = embedding[:, :1]
         self.suffix = embedding[:, 1 + self.n_ctx:]

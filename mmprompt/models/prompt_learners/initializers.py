@@ -13,16 +13,22 @@ other parameter initialisation).
   "ST-initialisation" of RPO (Lee et al., ICCV 2023) studied in the DAPT
   initialisation seed: CLIP's end-of-text token embedding plus noise, one
   noise draw shared by all tokens (``same_st``: the tokens start identical)
-  or one per token (``diff_st``).
+  or one per token (``diff_st``). Two noise forms: ``noise='unit'`` (alias
+  ``'rpo'``; the default, RPO's code: a Gaussian vector normalised to unit
+  norm and scaled by ``scale`` = 0.1) or ``noise='gaussian'`` (the seed's
+  Algorithm 1: ``N(0, sigma^2 I)`` with ``sigma = std``, or ``scale`` if no
+  ``std`` is given).
 """
-from typing import Optional
+import re
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 
-_NOISES = ('unit', 'gaussian')
+_NOISES = ('unit', 'rpo', 'gaussian')
 
 
 class BasePromptInit:
@@ -57,6 +63,17 @@ class PhrasePromptInit(BasePromptInit):
     def default_num_tokens(self, text_encoder) -> int:
         return len(text_encoder.encode_words(self.phrase))
 
+    def word_tokens(self, text_encoder) -> List[Tuple[str, int]]:
+        """The phrase's words (split at white space, as CoOp counts them)
+        and how many tokens each becomes.
+
+        Examples:
+            ``'a photo of a high-resolution'`` -> ``[('a', 1), ('photo',
+            1), ('of', 1), ('a', 1), ('high-resolution', 3)]``.
+        """
+        return [(word, len(text_encoder.encode_words(word)))
+                for word in re.split(r'\s+', self.phrase.strip())]
+
     def __call__(self, text_encoder, num_tokens: int) -> torch.Tensor:
         count = self.default_num_tokens(text_encoder)
         if num_tokens > count:
@@ -85,35 +102,88 @@ class RandomPromptInit(BasePromptInit):
         return torch.randn(num_tokens, text_encoder.width) * self.std
 
 
+def end_of_text_id(text_encoder) -> int:
+    """The end-of-text token id the text encoder pools its features at.
+
+    Read from the tokenizer itself: the empty text tokenises to
+    ``[SOT, EOT, pad ...]`` and the encoder takes the feature at the argmax
+    of the ids, which is the EOT. The encoder's ``eot_token_id`` must agree;
+    a different id (e.g. the start token's) would silently initialise
+    ST prompts from the wrong embedding, so it raises.
+
+    Args:
+        text_encoder (OpenCLIPTextEncoder): The text encoder.
+
+    Returns:
+        int: The end-of-text token id.
+
+    Raises:
+        RuntimeError: ``text_encoder.eot_token_id`` is not that id.
+    """
+    ids = text_encoder.tokenize('')[0]
+    eot = int(ids[ids.argmax()])
+    claimed = getattr(text_encoder, 'eot_token_id', eot)
+    if claimed != eot:
+        raise RuntimeError(
+            f'{type(text_encoder).__name__}.eot_token_id is {claimed}, but '
+            f'its tokenizer ends a text with token {eot} (the token the '
+            'features are pooled at); the ST initialisations would start '
+            f'from the embedding of token {claimed} instead of the '
+            "end-of-text token. Fix the encoder's eot_token_id.")
+    return eot
+
+
 class _STPromptInit(BasePromptInit):
     """EOS embedding + noise (see the module docstring).
 
     Args:
         scale (float): Noise scale: the norm of the noise vector for
             ``noise='unit'`` (RPO: a unit-normalised Gaussian vector scaled
-            by 0.1), the per-entry std for ``'gaussian'``. Defaults to 0.1.
-        noise (str): ``'unit'`` or ``'gaussian'``. Defaults to 'unit'.
+            by 0.1), the per-entry std for ``'gaussian'`` unless ``std`` is
+            given. Defaults to 0.1.
+        noise (str): ``'unit'`` (or its alias ``'rpo'``) or ``'gaussian'``
+            (the DAPT seed's ``N(0, std^2 I)``). Defaults to 'unit'.
+        std (float, optional): The per-entry std ``sigma`` of
+            ``noise='gaussian'``; defaults to ``scale``. Not used by
+            ``'unit'`` noise. Defaults to None.
     """
 
     shared_noise = False
 
-    def __init__(self, scale: float = 0.1, noise: str = 'unit'):
+    def __init__(self,
+                 scale: float = 0.1,
+                 noise: str = 'unit',
+                 std: Optional[float] = None):
+        name = type(self).__name__
         if noise not in _NOISES:
-            raise ValueError(f'{type(self).__name__}: noise must be one of '
-                             f'{_NOISES}, but got {noise!r}.')
+            raise ConfigError(f'{name}: noise must be one of {_NOISES}, but '
+                              f'got {noise!r}.')
+        if std is not None and noise != 'gaussian':
+            raise ConfigError(
+                f"{name}: std={std} is the per-entry sigma of "
+                f"noise='gaussian', but noise={noise!r} (a unit vector times "
+                "scale); set noise='gaussian' or give scale instead.")
+        for field, value in (('scale', scale), ('std', std)):
+            if value is not None and (not isinstance(value, (int, float))
+                                      or value < 0):
+                raise ConfigError(f'{name}: {field} must be a number >= 0, '
+                                  f'but got {value!r}.')
+        self.noise = 'unit' if noise == 'rpo' else noise
         self.scale = scale
-        self.noise = noise
+        self.std = scale if std is None else std
 
     def __call__(self, text_encoder, num_tokens: int) -> torch.Tensor:
+        eot = end_of_text_id(text_encoder)
         with torch.no_grad():
-            eos = text_encoder.token_embedding.weight[
-                text_encoder.eot_token_id].detach().float().cpu()
+            eos = text_encoder.token_embedding.weight[eot].detach().float(
+            ).cpu()
         draws = 1 if self.shared_noise else num_tokens
         noise = torch.randn(draws, eos.numel())
         if self.noise == 'unit':
-            noise = F.normalize(noise, dim=-1)
-        noise = (noise * self.scale).expand(num_tokens, -1)
-        return eos.expand(num_tokens, -1) + noise
+            noise = F.normalize(noise, dim=-1) * self.scale
+        else:
+            noise = noise * self.std
+        return eos.expand(num_tokens, -1) + noise.expand(num_tokens, -1)
 
 
 @MODELS.register_module()

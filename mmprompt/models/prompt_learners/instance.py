@@ -128,7 +128,8 @@ class InstancePromptLearner(CoOpPromptLearner):
     def set_class_names(self,
                         classnames: Sequence[str],
                         text_encoder,
-                        template: Optional[str] = None) -> None:
+                        template: Optional[str] = None,
+                        dataset_name: Optional[str] = None) -> None:
         if len(classnames) != self.num_train_classes:
             raise ValueError(
                 f'InstancePromptLearner holds prompts of '

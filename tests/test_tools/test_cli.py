@@ -1,0 +1,611 @@
+# Copyright (c) mmprompt contributors. All rights reserved.
+"""The command-line boundary (mmprompt.cli) and how the tools fail early.
+
+The checks are tested in-process; a few subprocess runs of tools/train.py,
+tools/test.py and the dist scripts cover what only a command shows (exit
+status, stderr, the lock between two processes).
+"""
+import json
+import os
+import os.path as osp
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+from mmengine.config import Config
+
+from mmprompt import cli
+from mmprompt.datasets import make_synthetic_coop_dataset
+from mmprompt.errors import (CheckpointError, ConfigError, PathNotFoundError,
+                             WorkDirLockedError)
+from mmprompt.registry import MODELS
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(REPO, 'configs/coop/coop_tiny_synthetic.py')
+IS_ROOT = hasattr(os, 'geteuid') and os.geteuid() == 0
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('synthetic'))
+    make_synthetic_coop_dataset(
+        root, num_classes=6, images_per_class=(4, 2, 2), seed=3)
+    return root
+
+
+def _roots(data_root):
+    return [
+        f'{loader}.dataset.data_root={data_root}'
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    ]
+
+
+def _tool(args, cwd, timeout=300):
+    env = dict(
+        os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', PYTHONPATH=REPO)
+    return subprocess.run(
+        [sys.executable] + args,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout)
+
+
+def _error_line(proc):
+    """The one ``error:`` line of a tool that stopped without a traceback."""
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    lines = [
+        line for line in proc.stderr.splitlines() if line.startswith('error: ')
+    ]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------
+# The boundary
+# ---------------------------------------------------------------------------
+def test_format_error_strips_build_prefixes_and_joins_lines():
+    err = ConfigError('class `CoOpHead` in mmprompt/models/heads/coop.py: '
+                      'class `CoOpPromptLearner` in mmprompt/models/'
+                      'prompt_learners/coop.py: n_ctx must be >= 1,\n  got 0.')
+    assert cli.format_error(err) == 'error: n_ctx must be >= 1, got 0.'
+    # An outer re-raise of a KeyError quotes the inner message.
+    err = KeyError("class `ImageClassifier` in mmpretrain/models/classifiers/"
+                   "image.py: 'Foo is not in the mmprompt::model registry.'")
+    assert cli.format_error(err) == \
+        'error: Foo is not in the mmprompt::model registry.'
+
+
+def test_run_tool_prints_one_paragraph_and_exits_2(capsys):
+
+    def main(path):
+        raise PathNotFoundError(f'checkpoint file {path} does not exist.\n'
+                                'Check the path.')
+
+    with pytest.raises(SystemExit) as info:
+        cli.run_tool(main, 'x.pth')
+    assert info.value.code == cli.EXIT_USER_ERROR == 2
+    err = capsys.readouterr().err
+    assert err == ('error: checkpoint file x.pth does not exist. Check the '
+                   'path.\n')
+    # --debug: the error itself, with its traceback.
+    with pytest.raises(PathNotFoundError, match='x.pth does not exist'):
+        cli.run_tool(main, 'x.pth', debug=True)
+    assert capsys.readouterr().err == ''
+
+
+def test_run_tool_keeps_the_traceback_of_bugs(capsys):
+
+    def main():
+        raise ZeroDivisionError('a bug')
+
+    with pytest.raises(ZeroDivisionError, match='a bug'):
+        cli.run_tool(main)
+    assert capsys.readouterr().err == ''
+    assert cli.run_tool(lambda x: x + 1, 1) == 2
+
+
+def test_explain_unknown_keyword_of_a_config_type():
+    cfg = Config(
+        dict(
+            model=dict(
+                head=dict(
+                    loss=dict(type='CrossEntropyLoss', loss_weigth=1.0)))))
+    with pytest.raises(ConfigError) as info:
+        with cli.explain_errors(cfg):
+            MODELS.build(cfg.model.head.loss)
+    assert isinstance(info.value.__cause__, TypeError)
+    assert re.match(
+        r"`model\.head\.loss` \(CrossEntropyLoss\) has an argument "
+        r"'loss_weigth' that CrossEntropyLoss does not take\. Did you mean "
+        r"'loss_weight'\? Fix or remove it in the config \(or "
+        r"--cfg-options\)\. CrossEntropyLoss takes: use_sigmoid, ",
+        str(info.value)), str(info.value)
+
+
+def test_explain_prefixed_type_error_without_config():
+    # What mmengine versions that prefix re-raised build errors print.
+    err = TypeError(
+        'class `ImageClassifier` in mmpretrain/models/classifiers/image.py: '
+        'class `CoOpPromptLearner` in mmprompt/models/prompt_learners/'
+        "coop.py: CoOpPromptLearner.__init__() got an unexpected keyword "
+        "argument 'n_cxt'")
+    explained = cli.explain(err)
+    assert isinstance(explained, ConfigError)
+    assert str(explained).startswith(
+        "CoOpPromptLearner has an argument 'n_cxt' that CoOpPromptLearner "
+        "does not take. Did you mean 'n_ctx'?")
+
+
+def test_explain_leaves_type_errors_of_code_alone():
+    # The config has no such key: a bug in code, which keeps its traceback.
+    cfg = Config(dict(model=dict(type='CrossEntropyLoss')))
+    err = TypeError("CrossEntropyLoss.__init__() got an unexpected keyword "
+                    "argument 'weigth'")
+    assert cli.explain(err, cfg) is None
+    assert cli.explain(TypeError('unsupported operand type(s)')) is None
+    assert cli.explain(KeyError('head.fc.weight')) is None
+    with pytest.raises(TypeError, match='weigth'):
+        with cli.explain_errors(cfg):
+            raise err
+
+    # Even with mmengine's build prefix, which alone would pass for a
+    # config mistake, the boundary keeps what the config clears.
+    def main():
+        with cli.explain_errors(cfg):
+            raise TypeError('class `CrossEntropyLoss` in mmpretrain/models/'
+                            'losses/cross_entropy_loss.py: ' + str(err))
+
+    with pytest.raises(TypeError, match='weigth'):
+        cli.run_tool(main)
+
+
+def test_explain_missing_required_argument():
+    cfg = Config(dict(model=dict(type='OpenCLIPTextEncoder')))
+    err = TypeError("OpenCLIPTextEncoder.__init__() missing 1 required "
+                    "positional argument: 'model_name'")
+    explained = cli.explain(err, cfg)
+    assert str(explained) == (
+        "`model` (OpenCLIPTextEncoder) lacks the required argument "
+        "'model_name' of OpenCLIPTextEncoder: set it in the config (or with "
+        '--cfg-options).')
+
+
+def test_explain_unknown_registry_type():
+    cfg = Config(
+        dict(model=dict(head=dict(loss=dict(type='CrossEntropyLos')))))
+    with pytest.raises(ConfigError) as info:
+        with cli.explain_errors(cfg):
+            MODELS.build(cfg.model.head.loss)
+    message = cli.format_error(info.value)
+    assert message.startswith(
+        "error: unknown type 'CrossEntropyLos' (set in "
+        '`model.head.loss.type`): no class of that name is registered in the '
+        "mmprompt::model registry or its parents. Did you mean "
+        "'CrossEntropyLoss'")
+    assert 'readthedocs' not in message
+    assert message.endswith('list its module in `custom_imports`.')
+
+
+# ---------------------------------------------------------------------------
+# The config and --cfg-options
+# ---------------------------------------------------------------------------
+def test_load_config_reports_missing_and_broken_files(tmp_path):
+    missing = str(tmp_path / 'nope.py')
+    with pytest.raises(
+            PathNotFoundError,
+            match=f'config file {re.escape(missing)} does not '
+            'exist'):
+        cli.load_config(missing)
+    base = tmp_path / 'base.py'
+    base.write_text('model = dict(\n    type="X",\n')
+    child = tmp_path / 'child.py'
+    child.write_text("_base_ = ['./base.py']\n")
+    with pytest.raises(
+            ConfigError,
+            match=f'config file {re.escape(str(base))} has a '
+            'syntax error on line 1: .*Fix the file'):
+        cli.load_config(str(child))
+    child.write_text("_base_ = ['./gone.py']\n")
+    with pytest.raises(
+            PathNotFoundError,
+            match=r'gone\.py, a _base_ of .*child\.py, does not '
+            'exist'):
+        cli.load_config(str(child))
+    assert cli.load_config(CONFIG).model.type == 'ImageClassifier'
+
+
+def test_parse_cfg_options():
+    assert cli.parse_cfg_options(['a.b=1', 'c=[x,y]', 'd=None', 'e=p=q']) == {
+        'a.b': 1,
+        'c': ['x', 'y'],
+        'd': None,
+        'e': 'p=q'
+    }
+    assert cli.parse_cfg_options(None) == {}
+    with pytest.raises(ConfigError, match="KEY=VALUE pairs, got 'a.b'"):
+        cli.parse_cfg_options(['a.b'])
+
+
+@pytest.fixture
+def small_cfg():
+    return Config(
+        dict(
+            train_cfg=dict(by_epoch=True, max_epochs=3, val_interval=1),
+            train_dataloader=dict(batch_size=2, dataset=dict(type='X')),
+            model=dict(type='CrossEntropyLoss', loss_weight=1.0),
+            param_scheduler=[dict(type='CosineAnnealingLR', T_max=1)],
+            default_hooks=dict(checkpoint=dict(type='CheckpointHook')),
+            custom=dict(type='NotRegisteredAnywhere', a=1),
+            randomness=dict(seed=1)))
+
+
+@pytest.mark.parametrize(
+    'key',
+    [
+        'train_cfg.max_epochs',
+        'train_cfg.val_begin',  # an EpochBasedTrainLoop argument
+        'train_dataloader.pin_memory',  # a DataLoader argument
+        'model.class_weight',  # a CrossEntropyLoss argument
+        'param_scheduler.0.end',  # takes **kwargs
+        'default_hooks.checkpoint.max_keep_ckpts',
+        'custom.b',  # a type no registry knows: cannot tell, allowed
+        'randomness.deterministic',
+        'load_from',  # a Runner argument
+        'model._delete_',
+    ])
+def test_check_cfg_options_accepts(small_cfg, key):
+    cli.check_cfg_options(small_cfg, {key: 1})
+
+
+@pytest.mark.parametrize('key, message', [
+    ('train_cfg.max_epoch',
+     r'--cfg-options train_cfg\.max_epoch: `train_cfg` has no field '
+     r'`max_epoch`, so the option would be silently ignored\. Did you mean '
+     r"'max_epochs'\? `train_cfg` has: by_epoch, max_epochs, val_interval\."),
+    ('model.loss_weigth',
+     r'`model` has no field `loss_weigth` nor is it an argument of '
+     r"CrossEntropyLoss, .*Did you mean 'loss_weight'\? CrossEntropyLoss "
+     'takes: use_sigmoid'),
+    ('default_hooks.chekpoint.interval',
+     r"`default_hooks` has no field `chekpoint`.*Did you mean 'checkpoint'"),
+    ('param_scheduler.3.T_max',
+     r'`param_scheduler` is a list of 1 entries, so its indices are 0 to 0'),
+    ('param_scheduler.last.T_max',
+     r'`param_scheduler` is a list; index it with a number'),
+    ('train_cfg.max_epochs.x',
+     r'`train_cfg\.max_epochs` is int 3, not a dict, so it has no field `x`'),
+    ('max_epoch',
+     r'the config has no field `max_epoch` nor is it an argument of the '
+     r'Runner, so the option would be silently ignored\.$'),
+])
+def test_check_cfg_options_rejects(small_cfg, key, message):
+    with pytest.raises(ConfigError, match=message):
+        cli.check_cfg_options(small_cfg, {key: 1})
+
+
+def test_check_cfg_options_on_a_real_config():
+    cfg = cli.load_config(CONFIG)
+    # Constructor arguments the config leaves at their defaults.
+    cli.check_cfg_options(
+        cfg, {
+            'model.backbone.pretrained': 'x.pt',
+            'param_scheduler.1.end': 4,
+            'model.head.prompt_learner.n_ctx': 8,
+            'train_dataloader.dataset.seed': 2,
+        })
+    with pytest.raises(
+            ConfigError,
+            match=r'`model\.head\.prompt_learner` has no field '
+            r'`n_cxt` nor is it an argument of CoOpPromptLearner'
+            r".*Did you mean 'n_ctx'\?"):
+        cli.check_cfg_options(cfg, {'model.head.prompt_learner.n_cxt': 8})
+
+
+# ---------------------------------------------------------------------------
+# Files and folders
+# ---------------------------------------------------------------------------
+def test_check_checkpoint(tmp_path):
+    missing = str(tmp_path / 'epoch_9.pth')
+    with pytest.raises(
+            PathNotFoundError,
+            match=f'checkpoint file {re.escape(missing)} \\(from '
+            '--resume\\) does not exist'):
+        cli.check_checkpoint(missing, '--resume')
+    with pytest.raises(PathNotFoundError, match='is a folder, not a file'):
+        cli.check_checkpoint(str(tmp_path), 'the checkpoint argument')
+    (tmp_path / 'ok.pth').write_bytes(b'')
+    cli.check_checkpoint(str(tmp_path / 'ok.pth'), '--resume')
+    cli.check_checkpoint('https://example.com/x.pth', '`load_from`')
+    cli.check_checkpoint(None, '`load_from`')
+
+
+def test_check_out_file(tmp_path):
+    with pytest.raises(
+            PathNotFoundError,
+            match=r'the folder of --out .*no/such/r\.pkl \(.*no/'
+            r'such\) does not exist\. Create it first'):
+        cli.check_out_file(str(tmp_path / 'no/such/r.pkl'))
+    with pytest.raises(ConfigError, match='is a folder; give a file name'):
+        cli.check_out_file(str(tmp_path))
+    cli.check_out_file(str(tmp_path / 'r.pkl'))
+    cli.check_out_file(None)
+    if not IS_ROOT:
+        locked = tmp_path / 'ro'
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            with pytest.raises(
+                    ConfigError,
+                    match='cannot be written: no write '
+                    'permission in'):
+                cli.check_out_file(str(locked / 'r.pkl'))
+        finally:
+            locked.chmod(0o700)
+
+
+def test_check_work_dir(tmp_path):
+    cli.check_work_dir(str(tmp_path / 'new/deeper'))  # created later
+    assert not (tmp_path / 'new').exists()
+    (tmp_path / 'file').write_text('')
+    with pytest.raises(ConfigError, match='is a file, not a folder'):
+        cli.check_work_dir(str(tmp_path / 'file'))
+    if not IS_ROOT:
+        locked = tmp_path / 'ro'
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            with pytest.raises(
+                    ConfigError,
+                    match=r'work dir .*ro/run is not writable '
+                    r'\(it would be created in .*ro\)'):
+                cli.check_work_dir(str(locked / 'run'))
+        finally:
+            locked.chmod(0o700)
+
+
+def test_check_data_roots(tmp_path, monkeypatch):
+    missing = str(tmp_path / 'data')
+    cfg = Config(
+        dict(
+            train_dataloader=dict(
+                dataset=dict(
+                    type='RepeatDataset',
+                    times=2,
+                    dataset=dict(type='CoOpSynthetic', data_root=missing))),
+            val_dataloader=None))
+    with pytest.raises(PathNotFoundError) as info:
+        cli.check_data_roots(cfg, ['train_dataloader', 'val_dataloader'])
+    assert str(info.value) == (
+        f'data root {missing} of `train_dataloader.dataset.dataset` '
+        '(CoOpSynthetic) does not exist. Put the dataset there, or point the '
+        'config at it: --cfg-options '
+        'train_dataloader.dataset.dataset.data_root=/path/to/data')
+    cli.check_data_roots(cfg, ['test_dataloader'])  # not used: not checked
+    os.makedirs(missing)
+    cli.check_data_roots(cfg, ['train_dataloader'])
+
+    # A dataset that writes its data on first use creates the root itself.
+    from mmprompt.datasets.procedural import CoOpProceduralDTD
+    cfg = Config(
+        dict(
+            test_dataloader=dict(
+                dataset=dict(type='CoOpProceduralDTD',
+                             data_root='not/there'))))
+    monkeypatch.setattr(
+        CoOpProceduralDTD, 'WRITES_ON_FIRST_USE', False, raising=False)
+    with pytest.raises(
+            PathNotFoundError, match=r'data root not/there .*\(relative to '):
+        cli.check_data_roots(cfg, ['test_dataloader'])
+    monkeypatch.setattr(
+        CoOpProceduralDTD, 'WRITES_ON_FIRST_USE', True, raising=False)
+    cli.check_data_roots(cfg, ['test_dataloader'])
+
+
+def test_check_resumable(tmp_path):
+    work = str(tmp_path)
+    with pytest.raises(
+            CheckpointError,
+            match=f'--resume: there is nothing to resume in work '
+            f'dir {re.escape(work)} .*Drop --resume to start a '
+            'fresh training, or pass the checkpoint to resume '
+            'from: --resume PATH'):
+        cli.check_resumable(work)
+    ckpt = tmp_path / 'epoch_2.pth'
+    (tmp_path / 'last_checkpoint').write_text(str(ckpt))
+    with pytest.raises(
+            CheckpointError,
+            match=r"names the checkpoint '.*epoch_2\.pth', which "
+            'does not exist'):
+        cli.check_resumable(work)
+    ckpt.write_bytes(b'')
+    assert cli.check_resumable(work) == str(ckpt)
+
+
+# ---------------------------------------------------------------------------
+# The work-dir lock
+# ---------------------------------------------------------------------------
+def test_work_dir_lock_excludes_a_second_run(tmp_path):
+    work = str(tmp_path / 'run')
+    first = cli.WorkDirLock(work, command='python tools/train.py a.py')
+    with first:
+        assert first.locked
+        info = json.loads(open(osp.join(work, '.mmprompt.lock')).read())
+        assert info['pid'] == os.getpid()
+        # flock conflicts between open files, also within one process.
+        with pytest.raises(WorkDirLockedError) as err:
+            cli.WorkDirLock(work).acquire()
+        message = str(err.value)
+        assert message.startswith(
+            f'work dir {work} is in use by another run (pid {os.getpid()} '
+            f'on {socket.gethostname()}, started ')
+        assert ': python tools/train.py a.py. ' in message
+        assert 'pass another --work-dir, or wait for that run to finish' in \
+            message
+        assert isinstance(err.value, RuntimeError)
+    assert not first.locked
+    # Released: the file stays, and the next run takes it.
+    assert osp.exists(osp.join(work, '.mmprompt.lock'))
+    with cli.WorkDirLock(work) as again:
+        assert again.locked
+
+
+def test_stale_lock_file_does_not_block(tmp_path):
+    # What a killed run leaves: the file, but no lock (the OS released it).
+    (tmp_path / '.mmprompt.lock').write_text(
+        json.dumps({
+            'pid': 999999,
+            'command': 'killed'
+        }))
+    with cli.WorkDirLock(str(tmp_path)) as lock:
+        assert lock.locked
+        assert lock.holder()['pid'] == os.getpid()
+
+
+def test_only_rank_0_takes_the_lock(tmp_path, monkeypatch):
+    monkeypatch.setenv('RANK', '1')
+    assert cli.launcher_rank('pytorch') == 1
+    assert cli.launcher_rank('none') == 0
+    with cli.lock_work_dir(str(tmp_path / 'a'), 'pytorch') as lock:
+        assert lock is None
+    assert not (tmp_path / 'a').exists()
+    monkeypatch.setenv('RANK', '0')
+    with cli.lock_work_dir(str(tmp_path / 'a'), 'pytorch') as lock:
+        assert lock.locked
+
+
+# ---------------------------------------------------------------------------
+# The tools, end to end
+# ---------------------------------------------------------------------------
+def test_help_does_not_import_torch():
+    code = ('import runpy, sys\n'
+            'for tool in ("tools/train.py", "tools/test.py"):\n'
+            '    sys.argv = [tool, "--help"]\n'
+            '    try:\n'
+            '        runpy.run_path(tool, run_name="__main__")\n'
+            '    except SystemExit as e:\n'
+            '        assert e.code == 0, e.code\n'
+            'heavy = [m for m in ("torch", "mmengine", "mmprompt")\n'
+            '         if m in sys.modules]\n'
+            'assert not heavy, heavy\n')
+    proc = _tool(['-c', code], REPO, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert '--debug' in proc.stdout and '--cfg-options KEY=VALUE' in \
+        proc.stdout
+
+
+def test_train_fails_at_once_on_a_locked_work_dir(data_root, tmp_path):
+    work = str(tmp_path / 'run')
+    with cli.WorkDirLock(work, command='python tools/train.py first.py'):
+        proc = _tool(
+            ['tools/train.py', CONFIG, '--work-dir', work, '--cfg-options'] +
+            _roots(data_root), REPO)
+    line = _error_line(proc)
+    assert line.startswith(f'error: work dir {work} is in use by another run '
+                           f'(pid {os.getpid()} ')
+    assert ': python tools/train.py first.py. ' in line
+    # Stopped before the model is built.
+    assert 'open_clip model' not in proc.stdout + proc.stderr
+
+
+def test_train_resume_with_nothing_to_resume(data_root, tmp_path):
+    work = str(tmp_path / 'fresh')
+    proc = _tool([
+        'tools/train.py', CONFIG, '--work-dir', work, '--resume',
+        '--cfg-options'
+    ] + _roots(data_root), REPO)
+    assert _error_line(proc) == (
+        f'error: --resume: there is nothing to resume in work dir {work} (it '
+        'has no last_checkpoint file: no training saved a checkpoint there). '
+        'Drop --resume to start a fresh training, or pass the checkpoint to '
+        'resume from: --resume PATH.')
+    # The lock was released on the way out.
+    with cli.WorkDirLock(work) as lock:
+        assert lock.locked
+
+
+def test_train_explains_an_unknown_keyword_in_the_config(data_root, tmp_path):
+    config = tmp_path / 'typo.py'
+    config.write_text(f'_base_ = [{CONFIG!r}]\n'
+                      'model = dict(head=dict(prompt_learner=dict('
+                      'n_cxt=4)))\n')
+    proc = _tool([
+        'tools/train.py',
+        str(config), '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options'
+    ] + _roots(data_root), REPO)
+    assert _error_line(proc).startswith(
+        'error: `model.head.prompt_learner` (CoOpPromptLearner) has an '
+        "argument 'n_cxt' that CoOpPromptLearner does not take. Did you mean "
+        "'n_ctx'?")
+
+
+def test_test_tool_checks_the_checkpoint_and_out_first(data_root, tmp_path):
+    missing = str(tmp_path / 'epoch_4.pth')
+    proc = _tool([
+        'tools/test.py', CONFIG, missing, '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options'
+    ] + _roots(data_root), REPO)
+    assert _error_line(proc) == (
+        f'error: checkpoint file {missing} (from the checkpoint argument) '
+        'does not exist. Check the path; a training writes epoch_N.pth files '
+        'into its work dir.')
+    # --debug: the same error with its traceback.
+    out = str(tmp_path / 'no_dir/preds.pkl')
+    proc = _tool([
+        'tools/test.py', CONFIG, '--out', out, '--debug', '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options'
+    ] + _roots(data_root), REPO)
+    assert proc.returncode == 1
+    assert 'Traceback' in proc.stderr
+    assert re.search(
+        r'mmprompt\.errors\.PathNotFoundError: the folder of '
+        r'--out .*no_dir/preds\.pkl .* does not exist', proc.stderr)
+
+
+def test_dist_scripts_say_how_to_call_them(tmp_path):
+    for script, usage in (('tools/dist_train.sh', 'CONFIG GPUS'),
+                          ('tools/dist_test.sh', 'CONFIG CHECKPOINT GPUS')):
+        proc = subprocess.run(['bash', script, CONFIG],
+                              cwd=REPO,
+                              capture_output=True,
+                              text=True,
+                              timeout=60)
+        assert proc.returncode == 2
+        assert f'usage: bash {script} {usage}' in proc.stderr
+        assert 'error: GPUS, the number of processes per node' in proc.stderr
+        assert 'is missing' in proc.stderr
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', CONFIG, '--work-dir', 'x'],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60)
+    assert proc.returncode == 2
+    assert "is '--work-dir', not a positive number" in proc.stderr
+
+
+def test_dist_scripts_refuse_a_busy_port(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(('127.0.0.1', 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = dict(os.environ, PORT=str(port), PYTHON=sys.executable)
+        for script, args in (('tools/dist_train.sh', [CONFIG, '2']),
+                             ('tools/dist_test.sh', [CONFIG, 'x.pth', '2'])):
+            proc = subprocess.run(
+                ['bash', script] + args,
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60)
+            assert proc.returncode == 2, proc.stderr
+            assert proc.stderr.startswith(
+                f'error: port {port} is already in use')
+            assert f'PORT={port + 1} bash {script}' in proc.stderr
+            assert 'torch' not in proc.stdout  # torchrun never started

@@ -80,8 +80,8 @@ import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
-from mmprompt.errors import ConfigError, DataError  # noqa: E402
 from mmprompt.errors import PathNotFoundError  # noqa: E402
+from mmprompt.errors import ConfigError, DataError  # noqa: E402
 from mmprompt.evaluation import harmonic_mean  # noqa: E402
 
 BASE, NEW, TOP1 = 'base/top1', 'new/top1', 'accuracy/top1'

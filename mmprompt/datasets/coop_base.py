@@ -245,35 +245,6 @@ def relabel_items(items: Sequence[Item], mapping: Dict[int,
             if item[1] in mapping]
 
 
-def prepare_output_dir(out_dir: str, split_file: str,
-                       overwrite: bool = False) -> Tuple[str, str]:
-    """Make room for a generated dataset in CoOp's layout.
-
-    Args:
-        out_dir (str): The dataset root to write.
-        split_file (str): Name of the split file in it.
-        overwrite (bool): Allow a non-empty ``out_dir``; only its
-            ``images/`` and the split file are replaced. Defaults to False.
-
-    Returns:
-        tuple[str, str]: The split file's path and the image folder.
-
-    Raises:
-        FileExistsError: ``out_dir`` is not empty and ``overwrite`` is False.
-    """
-    split_path = osp.join(out_dir, split_file)
-    image_root = osp.join(out_dir, 'images')
-    if osp.isdir(out_dir) and os.listdir(out_dir):
-        if not overwrite:
-            raise FileExistsError(
-                f"'{out_dir}' is not empty; choose an empty or new folder, or "
-                'pass overwrite=True (replaces its images/ and split file).')
-        shutil.rmtree(image_root, ignore_errors=True)
-        if osp.exists(split_path):
-            os.remove(split_path)
-    return split_path, image_root
-
-
 def write_split(split: dict, split_path: str) -> None:
     """Write a ``split_zhou_*.json`` file as CoOp formats it."""
     with open(split_path, 'w') as f:

@@ -15,8 +15,8 @@ from PIL import Image
 import mmprompt.datasets  # noqa: F401  (registers the datasets)
 from mmprompt.datasets import (COLOURS, PROCEDURAL_CLASSES, SCALES, STYLES,
                                CoOpDTD, CoOpProceduralDTD,
-                               make_procedural_dataset, render_texture)
-from mmprompt.datasets import procedural
+                               make_procedural_dataset, procedural,
+                               render_texture)
 from mmprompt.datasets.procedural import (ensure_procedural_dataset,
                                           generator_command)
 from mmprompt.errors import PathNotFoundError

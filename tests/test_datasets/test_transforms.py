@@ -170,9 +170,8 @@ def test_base_pipelines_load_as_dassl_and_fail_loudly(tmp_path, config):
     # edge is the height, so the resized image is wider than high before
     # the centre crop; with the orientation applied it would be taller.
     test_set = build('test', cfg.test_pipeline[:2], True)
-    assert test_set[0]['img'].shape[:2] == (cfg.test_pipeline[1]['scale'],
-                                             cfg.test_pipeline[1]['scale']
-                                             * 72 // 40)
+    scale = cfg.test_pipeline[1]['scale']
+    assert test_set[0]['img'].shape[:2] == (scale, scale * 72 // 40)
     # Training (test_mode False: mmengine would fetch another image if the
     # loader returned None) raises instead, naming the file.
     train_set = build('train', cfg.train_pipeline, False)

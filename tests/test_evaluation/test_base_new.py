@@ -10,9 +10,9 @@ from mmengine.registry import init_default_scope
 from mmpretrain.structures import DataSample
 
 import mmprompt.evaluation  # noqa: F401
+from mmprompt.errors import DataError
 from mmprompt.evaluation import (BaseNewAccuracy, average_base_new,
                                  harmonic_mean)
-from mmprompt.errors import DataError
 from mmprompt.evaluation.metrics import base_new
 from mmprompt.evaluation.metrics.base_new import base_new_labels
 from mmprompt.registry import METRICS

@@ -207,8 +207,8 @@ def test_st_noise_forms_and_unchanged_default(encoder):
         torch.randn(1, width), dim=-1) * 0.1
     for cfg in (dict(), dict(scale=0.1, noise='unit'), dict(noise='rpo')):
         torch.manual_seed(5)
-        tokens = MODELS.build(dict(type='SameSTPromptInit', **cfg))(encoder,
-                                                                   3)
+        init = MODELS.build(dict(type='SameSTPromptInit', **cfg))
+        tokens = init(encoder, 3)
         assert torch.equal(tokens, expected.expand(3, -1))
     torch.manual_seed(5)
     expected = _eos(encoder) + torch.randn(3, width) * 0.2

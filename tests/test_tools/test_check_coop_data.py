@@ -228,7 +228,7 @@ def test_progress_lines_without_a_terminal():
     progress.finish()
     lines = stream.getvalue().splitlines()
     assert lines == ['x: decoding 1000 images ...'] + [
-        f'  {n}/1000 ({n // 10} %)' for n in range(100, 1001, 100)
+        f'  {n}/1000 ({n // 10} %)' for n in range(250, 1001, 250)
     ]
     # Slow loops also report every `interval` seconds.
     stream = io.StringIO()

@@ -285,8 +285,8 @@ def test_training_options_skip_test_only_configs(tool, capsys):
     assert 'max_epochs' not in target
 
 
-def test_collect_refuses_to_write_a_table_with_no_runs(tool, tmp_path,
-                                                        capsys):
+def test_collect_refuses_to_write_a_table_with_no_runs(
+        tool, tmp_path, capsys):
     out = str(tmp_path / 'results' / 'b2n')
     _metrics(osp.join(tmp_path, 'good', 'coop_vitb16_dtd', 'seed1',
                       'metrics.json'), **{'base/top1': 80., 'new/top1': 60.})

@@ -58,7 +58,7 @@ __all__ = [
     'explain_errors', 'strip_build_prefixes', 'load_config',
     'parse_cfg_options', 'check_cfg_options', 'check_checkpoint',
     'check_out_file', 'check_work_dir', 'check_data_roots', 'check_resumable',
-    'WorkDirLock', 'lock_work_dir', 'launcher_rank'
+    'WorkDirLock', 'lock_work_dir', 'launcher_rank', 'check_launcher'
 ]
 
 #: Exit status of a tool stopped by a user mistake (argparse uses it too).
@@ -82,6 +82,9 @@ _DID_YOU_MEAN = re.compile(r'Did you mean (?P<names>.+)\?\s*$')
 
 # Set on an error explain_errors() found to be no user mistake.
 _JUDGED_A_BUG = '_mmprompt_judged_a_bug'
+
+# The config file suffixes mmengine's Config.fromfile reads.
+_CONFIG_SUFFIXES = ('.py', '.yml', '.yaml', '.json')
 
 # Keys mmengine's config merging treats specially.
 _SPECIAL_KEYS = ('_delete_', '_scope_')
@@ -165,6 +168,11 @@ def explain(exc: BaseException,
       key or, without ``cfg``, when mmengine's ``class `X` in path.py:``
       prefix shows that the arguments came from a config; otherwise the
       error is a bug in code, not in the config.
+    - ``ValueError: end should be larger than begin, but got begin=1,
+      end=1`` (mmengine's param schedulers) and ``ValueError: batch_size
+      should be a positive integer value, but got batch_size=-1`` (torch's
+      ``BatchSampler``): a :class:`~mmprompt.errors.ConfigError` naming the
+      config setting to change.
 
     Args:
         exc (BaseException): The error.
@@ -181,6 +189,8 @@ def explain(exc: BaseException,
         return _explain_unknown_type(exc, cfg)
     if isinstance(exc, TypeError):
         return _explain_bad_arguments(exc, cfg)
+    if isinstance(exc, ValueError):
+        return _explain_bad_value(exc)
     return None
 
 
@@ -235,8 +245,8 @@ def run_tool(main: Callable[..., Any],
     try:
         return main(*args, **kwargs)
     except Exception as exc:
-        explained = (None if getattr(exc, _JUDGED_A_BUG, False) else
-                     explain(exc))
+        explained = (None
+                     if getattr(exc, _JUDGED_A_BUG, False) else explain(exc))
         if explained is None:
             raise  # a bug: keep the traceback
         sys.stdout.flush()
@@ -524,6 +534,38 @@ def _explain_bad_arguments(exc: TypeError,
         f'--cfg-options).')
 
 
+_EMPTY_SCHEDULE = re.compile(
+    r'^end should be larger than begin, but got begin=(?P<begin>\S+), '
+    r'end=(?P<end>\S+)$')
+_BAD_BATCH_SIZE = re.compile(
+    r'^batch_size should be a positive integer value, but got '
+    r'batch_size=(?P<value>.+)$')
+
+
+def _explain_bad_value(exc: ValueError) -> Optional[ConfigError]:
+    """A library ``ValueError`` on a config value as a ConfigError."""
+    message, _ = strip_build_prefixes(str(exc))
+    match = _EMPTY_SCHEDULE.match(message)
+    if match:
+        begin, end = match.group('begin'), match.group('end')
+        return ConfigError(
+            f'a `param_scheduler` entry is empty with these epochs: it would '
+            f'run from begin={begin} to end={end} (an unset `end` is '
+            '`train_cfg.max_epochs`; counted in iterations with '
+            'convert_to_iter_based). The configs warm up from epoch 0 to 1 '
+            'and start the cosine at begin=1, so train at least 2 epochs: '
+            '--cfg-options train_cfg.max_epochs=2 (or more); or change the '
+            '`begin`/`end` of the schedulers (e.g. param_scheduler.1.begin).')
+    match = _BAD_BATCH_SIZE.match(message)
+    if match:
+        return ConfigError(
+            f'batch_size must be an int >= 1, but a dataloader got '
+            f'batch_size={match.group("value")}. Fix it in the config or '
+            'with --cfg-options, e.g. train_dataloader.batch_size=32 (or '
+            'val_/test_dataloader.batch_size).')
+    return None
+
+
 # ---------------------------------------------------------------------------
 # The config and --cfg-options
 # ---------------------------------------------------------------------------
@@ -551,6 +593,11 @@ def _base_files(path: str) -> List[str]:
     ]
 
 
+def _config_suffix_ok(path: str) -> bool:
+    """Whether mmengine's ``Config.fromfile`` reads files of this suffix."""
+    return osp.splitext(path)[1].lower() in _CONFIG_SUFFIXES
+
+
 def _find_config_mistake(
         path: str,
         child: Optional[str] = None,
@@ -560,6 +607,16 @@ def _find_config_mistake(
     if path in seen:
         return None
     seen.add(path)
+    if osp.isdir(path):
+        of = '' if child is None else f', a _base_ of {child},'
+        return PathNotFoundError(
+            f'config {path}{of} is a folder, not a config file. Give a '
+            'config file (e.g. configs/coop/coop_tiny_synthetic.py).')
+    if osp.isfile(path) and not _config_suffix_ok(path):
+        of = '' if child is None else f', a _base_ of {child},'
+        return ConfigError(
+            f'config file {path}{of} has an unsupported suffix: config '
+            'files must be .py, .yml, .yaml or .json.')
     if not osp.isfile(path):
         if child is None:
             return PathNotFoundError(
@@ -568,6 +625,8 @@ def _find_config_mistake(
         return PathNotFoundError(
             f'config file {path}, a _base_ of {child}, does not exist. Fix '
             f'the _base_ list of {child}.')
+    if not path.endswith('.py'):
+        return None  # yaml/json: mmengine's own message says what is wrong
     try:
         with open(path, encoding='utf-8') as f:
             compile(f.read(), path, 'exec')
@@ -593,17 +652,18 @@ def load_config(path: str):
 
     Raises:
         PathNotFoundError: If the file, or a ``_base_`` file it inherits,
-            does not exist.
+            does not exist, or the path is a folder.
         ConfigError: If one of them cannot be parsed or run (a syntax error,
-            an undefined name, a failed import).
+            an undefined name, a failed import), or the file is no
+            .py/.yml/.yaml/.json file.
     """
     from mmengine.config import Config
-    if not osp.isfile(path):
+    if not osp.isfile(path) or not _config_suffix_ok(path):
         raise _find_config_mistake(path) or PathNotFoundError(
             f'config file {path} does not exist.')
     try:
         return Config.fromfile(path)
-    except (SyntaxError, FileNotFoundError, NameError, ImportError) as err:
+    except (SyntaxError, OSError, NameError, ImportError) as err:
         mistake = _find_config_mistake(osp.abspath(path))
         if mistake is not None:
             raise mistake from err
@@ -612,30 +672,100 @@ def load_config(path: str):
             f'{type(err).__name__}: {err}. Fix the config.') from err
 
 
+def _parse_scalar(value: str) -> Any:
+    """An int, float, bool or None as ``DictAction`` reads it, else the text.
+
+    Unlike ``DictAction``, spaces inside the text are kept (only those
+    around it go), so ``ctx_init=a photo of a`` stays ``'a photo of a'``.
+    """
+    from mmengine.config import DictAction
+    return DictAction._parse_int_float_bool(value.strip())
+
+
+def _split_items(text: str, option: str) -> List[str]:
+    """Split at the commas outside brackets (``'a,(b,c)'`` -> 2 items)."""
+    items, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in '([':
+            depth += 1
+        elif char in ')]':
+            depth -= 1
+            if depth < 0:
+                break
+        elif char == ',' and depth == 0:
+            items.append(text[start:index])
+            start = index + 1
+    if depth != 0:
+        raise ConfigError(
+            f"--cfg-options {option}: the brackets in '{text}' do not "
+            "match. Write a list as key=\"[a,b]\" or a tuple as "
+            'key="(1,2)", and quote the whole option.')
+    items.append(text[start:])
+    return items
+
+
+def _parse_value(value: str, option: str) -> Any:
+    """Parse one ``--cfg-options`` value like ``DictAction._parse_iterable``.
+
+    ``[a,b]`` is a list, ``(a,b)`` a tuple, ``a,b`` (no brackets) a list,
+    nested brackets nest; each item and a single value is an int, float,
+    bool, None or text (see :func:`_parse_scalar`). Spaces are removed only
+    around items and brackets, never inside a text.
+
+    Args:
+        value (str): The text after ``=``.
+        option (str): The whole ``key=value``, for the message.
+
+    Returns:
+        Any: The value.
+
+    Raises:
+        ConfigError: If the brackets do not match.
+    """
+    value = value.strip().strip('\'"').strip()
+    is_tuple = False
+    if value.startswith('(') and value.endswith(')'):
+        is_tuple, value = True, value[1:-1]
+    elif value.startswith('[') and value.endswith(']'):
+        value = value[1:-1]
+    elif ',' not in value:
+        return _parse_scalar(value)
+    values = [] if not value.strip() else [
+        _parse_value(item, option) for item in _split_items(value, option)
+    ]
+    return tuple(values) if is_tuple else values
+
+
 def parse_cfg_options(pairs: Optional[Sequence[str]]) -> Dict[str, Any]:
     """Parse ``key=value`` strings the way mmengine's ``DictAction`` does.
 
     The tools collect ``--cfg-options`` as plain strings (to parse their
-    command line without importing mmengine) and convert them here.
+    command line without importing mmengine) and convert them here. As
+    ``DictAction``: ``1`` -> 1, ``0.5`` -> 0.5, ``true`` -> True, ``None``
+    -> None, ``[a,b]`` -> ['a', 'b'], ``(1,2)`` -> (1, 2), ``a,b`` ->
+    ['a', 'b']. Unlike it, spaces inside a text are kept:
+    ``"ctx_init=a photo of a"`` gives ``'a photo of a'`` (``DictAction``
+    gives ``'aphotoofa'``); spaces around list items are dropped.
 
     Args:
         pairs (Sequence[str], optional): ``'key=value'`` strings.
 
     Returns:
-        dict: Keys to values (``'1'`` -> 1, ``'[a,b]'`` -> ['a', 'b'], ...).
+        dict: Keys to values.
 
     Raises:
-        ConfigError: If a string has no ``=``.
+        ConfigError: If a string has no ``=``, or its brackets do not match.
     """
-    from mmengine.config import DictAction
     options: Dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition('=')
+        key = key.strip()
         if not sep or not key:
             raise ConfigError(
                 f"--cfg-options takes KEY=VALUE pairs, got '{pair}'. Write "
-                'e.g. train_cfg.max_epochs=5 (quote values with spaces).')
-        options[key] = DictAction._parse_iterable(value)
+                'e.g. train_cfg.max_epochs=5 (quote values with spaces: '
+                '"model.head.prompt_learner.ctx_init=a photo of a").')
+        options[key] = _parse_value(value, pair)
     return options
 
 
@@ -721,6 +851,28 @@ def _allowed_new_key(path: str, node: dict, key: str,
     return key in names, names, ('the Runner' if path == '' else '')
 
 
+def _check_number(key: str, current: Any, value: Any) -> None:
+    """Refuse a text for a config field that holds a number.
+
+    Args:
+        key (str): The dotted ``--cfg-options`` key.
+        current (Any): The value the config has there.
+        value (Any): The parsed option value.
+
+    Raises:
+        ConfigError: If ``current`` is an int or float (not a bool) and
+            ``value`` a str.
+    """
+    if isinstance(current, bool) or not isinstance(
+            current, (int, float)) or not isinstance(value, str):
+        return
+    kind = 'an int' if isinstance(current, int) else 'a float'
+    raise ConfigError(
+        f'--cfg-options {key}={value}: `{key}` is {kind} ({current!r}) in '
+        f"the config, but the option gives the text '{value}'; give a "
+        f'number, e.g. {key}={current!r}.')
+
+
 def check_cfg_options(cfg: Any, options: Dict[str, Any]) -> None:
     """Check ``--cfg-options`` keys before they are merged into a config.
 
@@ -731,7 +883,9 @@ def check_cfg_options(cfg: Any, options: Dict[str, Any]) -> None:
     ``type`` (looked up in mmprompt's registries; accepted when the type is
     not found or takes ``**kwargs``), or the class mmengine builds an
     untyped dict into (``train_cfg``: the train loop, ``*_dataloader``:
-    ``DataLoader``, the top level: the ``Runner``, ...).
+    ``DataLoader``, the top level: the ``Runner``, ...). A text given for
+    a field that is a number in the config (``train_cfg.max_epochs=abc``)
+    is an error too: mmengine would fail on it deep in the run.
 
     Args:
         cfg (Config | dict): The config the options will be merged into.
@@ -739,7 +893,7 @@ def check_cfg_options(cfg: Any, options: Dict[str, Any]) -> None:
 
     Raises:
         ConfigError: Naming the option, the missing field and the closest
-            existing ones.
+            existing ones; or the field, the text and the number expected.
     """
     root = _as_dict(cfg)
     for key in options:
@@ -788,6 +942,8 @@ def check_cfg_options(cfg: Any, options: Dict[str, Any]) -> None:
             raise ConfigError(
                 f'{option}: {field} has no field `{part}`{takes}, so the '
                 f'option would be silently ignored.{hint}{has}')
+        else:
+            _check_number(key, node, options[key])
 
 
 # ---------------------------------------------------------------------------
@@ -898,8 +1054,9 @@ def check_data_roots(cfg: Any, loaders: Sequence[str]) -> None:
             ones are skipped.
 
     Raises:
-        PathNotFoundError: Naming the first missing data root, its config
-            field and how to point the config at the data.
+        PathNotFoundError: Naming the first missing data root (or one that
+            is a file), its config field and how to point the config at
+            the data.
     """
     root = _as_dict(cfg)
     for loader in loaders:
@@ -919,9 +1076,11 @@ def check_data_roots(cfg: Any, loaders: Sequence[str]) -> None:
                 continue
             relative = ('' if osp.isabs(data_root) else
                         f' (relative to {os.getcwd()})')
+            problem = ('is a file, not a folder' if osp.exists(
+                osp.expanduser(data_root)) else 'does not exist')
             raise PathNotFoundError(
                 f'data root {data_root} of `{path}` '
-                f'({_type_name(node["type"])}) does not exist{relative}. '
+                f'({_type_name(node["type"])}) {problem}{relative}. '
                 'Put the dataset there, or point the config at it: '
                 f'--cfg-options {path}.data_root=/path/to/data')
 
@@ -959,6 +1118,64 @@ def check_resumable(work_dir: str) -> str:
 # ---------------------------------------------------------------------------
 # The work-dir lock
 # ---------------------------------------------------------------------------
+# The environment variables each --launcher reads (set by its starter).
+_LAUNCHER_ENV = {
+    'pytorch': ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
+    'slurm': ('SLURM_PROCID', ),
+    'mpi': ('OMPI_COMM_WORLD_RANK', ),
+}
+
+
+def _launcher_starts(launcher: str, tool: str) -> Tuple[str, str]:
+    """What a launcher needs and how to start ``tools/<tool>.py`` with it."""
+    args = 'CONFIG' if tool == 'train' else 'CONFIG CHECKPOINT'
+    script = f'tools/{tool}.py {args}'
+    if launcher == 'pytorch':
+        return ('the environment torchrun sets',
+                f'start it with `bash tools/dist_{tool}.sh {args} N` or '
+                f'`torchrun --nproc_per_node N {script} --launcher pytorch`')
+    if launcher == 'slurm':
+        work_dir = ' WORK_DIR' if tool == 'train' else ''
+        return ('a Slurm job step',
+                f'start it with `bash tools/slurm_{tool}.sh PARTITION JOB '
+                f'{args}{work_dir}` (srun sets it)')
+    return ('an Open MPI job',
+            f'start it with `mpirun -np N python {script} --launcher mpi`')
+
+
+def check_launcher(launcher: Optional[str], tool: str = 'train') -> None:
+    """Check that a ``--launcher`` runs under the starter it needs.
+
+    mmengine's ``init_dist`` reads the environment the starter sets and
+    fails with ``KeyError: 'RANK'`` without it.
+
+    Args:
+        launcher (str, optional): ``'none'`` (or None: not checked),
+            ``'pytorch'`` (needs ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
+            ``MASTER_PORT``, set by torchrun), ``'slurm'``
+            (``SLURM_PROCID``) or ``'mpi'`` (``OMPI_COMM_WORLD_RANK``).
+        tool (str): ``'train'`` or ``'test'``: the tool to name in the
+            message. Defaults to ``'train'``.
+
+    Raises:
+        ConfigError: Naming the launcher, the missing variables and how to
+            start the tool (or to drop ``--launcher``).
+    """
+    needed = _LAUNCHER_ENV.get(launcher or 'none')
+    if not needed:
+        return
+    missing = [name for name in needed if name not in os.environ]
+    if not missing:
+        return
+    what, start = _launcher_starts(launcher, tool)
+    names = ', '.join(needed)
+    if len(missing) < len(needed):
+        names += f'; missing: {", ".join(missing)}'
+    raise ConfigError(
+        f'--launcher {launcher} needs {what} ({names}); {start}, or drop '
+        '--launcher to run in one process.')
+
+
 def launcher_rank(launcher: str = 'none') -> int:
     """The global rank of this process, read from the launcher's environment.
 
@@ -1029,9 +1246,16 @@ class WorkDirLock:
         Raises:
             WorkDirLockedError: If another process holds it, naming the work
                 dir and the holder's pid and command.
+            ConfigError: If the work dir or its lock file cannot be created.
         """
-        os.makedirs(self.work_dir, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.makedirs(self.work_dir, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise ConfigError(
+                f'cannot create work dir {self.work_dir} '
+                f'({err.strerror or err}); pass a --work-dir you can write '
+                'to.') from err
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:

@@ -16,7 +16,9 @@ call is a no-op, and does nothing where it is not needed.
    ``UnpicklingError``. The shim re-registers the loader of the local-path
    scheme (prefix ``''``) of
    ``mmengine.runner.checkpoint.CheckpointLoader`` with one that passes
-   ``weights_only=False``. **Only load checkpoints you trust**: unpickling a
+   ``weights_only=False``; a file that does not unpickle (empty, truncated,
+   not a checkpoint) is a :class:`~mmprompt.errors.CheckpointError` naming
+   it. **Only load checkpoints you trust**: unpickling a
    file can run arbitrary code. Remote schemes (``http://``,
    ``open-mmlab://``, ...) are left alone; pretrained state dicts load with
    ``weights_only=True``. Skipped on torch < 2.6 and where the registered
@@ -102,6 +104,7 @@ import io
 import logging
 import os
 import os.path as osp
+import pickle
 from typing import Callable, Iterator
 
 import torch
@@ -169,11 +172,25 @@ def _patch_local_checkpoint_loader() -> None:
             dict or OrderedDict: The loaded checkpoint.
         """
         import os.path as osp
+
+        from mmprompt.errors import CheckpointError
         filename = osp.expanduser(filename)
         if not osp.isfile(filename):
             raise FileNotFoundError(f'{filename} can not be found.')
-        return torch.load(
-            filename, map_location=map_location, weights_only=False)
+        try:
+            return torch.load(
+                filename, map_location=map_location, weights_only=False)
+        except (pickle.UnpicklingError, EOFError, RuntimeError,
+                ValueError) as err:
+            size = osp.getsize(filename)
+            what = 'is empty (0 bytes)' if size == 0 else (
+                f'is not a complete PyTorch checkpoint ({size} bytes; '
+                f'{type(err).__name__}: {str(err).splitlines()[0][:120]})')
+            raise CheckpointError(
+                f'Checkpoint {filename} {what}: it is truncated (a run '
+                'killed while saving, an unfinished copy) or not a '
+                'checkpoint. Copy it again, or use another epoch_N.pth of '
+                'the work dir.') from err
 
     # The function keeps mmengine's name: ``load_checkpoint`` logs
     # ``name[10:]`` ("local") as the backend.

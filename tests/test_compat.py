@@ -113,6 +113,26 @@ class TestApplyCompatPatches(TestCase):
             loaded = CheckpointLoader.load_checkpoint(path, map_location='cpu')
             with self.assertRaisesRegex(FileNotFoundError, 'can not be found'):
                 CheckpointLoader.load_checkpoint(osp.join(tmp_dir, 'no.pth'))
+            # Broken files name themselves instead of an unpickling error.
+            from mmprompt.errors import CheckpointError
+            with open(path, 'rb') as f:
+                data = f.read()
+            broken = {
+                'empty.pth': (b'', r'is empty \(0 bytes\)'),
+                'cut.pth': (data[:len(data) // 2],
+                            r'is not a complete PyTorch checkpoint'),
+                'text.pth': (b'not a checkpoint\n',
+                             r'is not a complete PyTorch checkpoint'),
+            }
+            for name, (content, reason) in broken.items():
+                bad = osp.join(tmp_dir, name)
+                with open(bad, 'wb') as f:
+                    f.write(content)
+                with self.assertRaisesRegex(
+                        CheckpointError,
+                        rf'Checkpoint {bad} {reason}.*truncated .*another '
+                        r'epoch_N.pth'):
+                    CheckpointLoader.load_checkpoint(bad)
         buffer = loaded['message_hub']['log_scalars']['train/loss']
         self.assertIsInstance(buffer, HistoryBuffer)
         self.assertEqual(buffer.current(), 0.5)

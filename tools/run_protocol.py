@@ -33,6 +33,8 @@ test, with a note naming them, so one call can mix zero-shot CLIP and
 trained methods. ``--test-configs`` get none of them (a data root of the
 source dataset must not reach the targets); ``--test-cfg-options`` go to
 every test, of the given configs and of the test configs, by the same rule.
+Each option is checked against every config it reaches (a misspelt key such
+as ``train_cfg.max_epoch=1`` is an error before anything is run or written).
 
 The table has one row per config (and per test config) with the mean ± std
 over seeds of base / new accuracy with H of the means, as the literature
@@ -133,9 +135,49 @@ def labels_of(configs, option):
 
 @functools.lru_cache(maxsize=None)
 def load_config(config):
-    """The config of a file, read once per call."""
-    from mmengine.config import Config
-    return Config.fromfile(config)
+    """The config of a file, read once per call.
+
+    Args:
+        config (str): The config file.
+
+    Returns:
+        Config: The loaded config.
+
+    Raises:
+        PathNotFoundError: If the file (or a ``_base_`` file) is missing.
+        ConfigError: If it cannot be parsed.
+    """
+    from mmprompt.cli import load_config as load
+    return load(config)
+
+
+@functools.lru_cache(maxsize=None)
+def check_config_options(config, options, flag):
+    """Check ``key=value`` options against the config they will reach.
+
+    A misspelt key (``train_cfg.max_epoch=1``) would make every run fail
+    (or be silently ignored) after the tool has started them all; it fails
+    here, before anything is run or written.
+
+    Args:
+        config (str): The config file the options go to.
+        options (tuple[str]): ``key=value`` options.
+        flag (str): The option that gave them, for the message.
+
+    Raises:
+        ConfigError: Naming the option, the config and the closest fields.
+    """
+    from mmprompt.cli import check_cfg_options, parse_cfg_options
+    if not options:
+        return
+    try:
+        check_cfg_options(load_config(config), parse_cfg_options(options))
+    except ConfigError as e:
+        message = str(e)
+        if message.startswith('--cfg-options '):
+            message = flag + message[len('--cfg-options'):]
+        raise ConfigError(f'{message} (checked against {config}; nothing '
+                          'was run or written)') from e
 
 
 def dataset_options(config, seed, shots):
@@ -219,11 +261,17 @@ def plan(args):
         config whose tests leave options out.
 
     Raises:
-        ConfigError: If a config is given twice or two runs would share a
-            work dir.
+        PathNotFoundError: If a config file (or a file it inherits) is
+            missing.
+        ConfigError: If a config is given twice, cannot be parsed, two runs
+            would share a work dir, or an option names a field a config it
+            reaches does not have (trained configs: all ``--cfg-options``;
+            tests: the options they keep).
     """
     labels = labels_of(args.configs, 'the configs')
     test_labels = labels_of(args.test_configs, '--test-configs')
+    for config in args.configs + args.test_configs:
+        load_config(config)  # a missing or broken file fails at once
     jobs, notes = [], []
 
     def note(row, flag, dropped, config, only_tested):
@@ -243,6 +291,8 @@ def plan(args):
             steps = []
             checkpoint = []
             if trains:
+                check_config_options(config, tuple(args.cfg_options),
+                                     '--cfg-options')
                 steps.append((['tools/train.py', config, '--work-dir',
                                work_dir, '--cfg-options'] + opts +
                               args.cfg_options,
@@ -261,6 +311,7 @@ def plan(args):
                                       ('--test-cfg-options',
                                        args.test_cfg_options)):
                     kept, dropped = options_for_test(test_config, options)
+                    check_config_options(test_config, tuple(kept), flag)
                     test_opts = test_opts + kept
                     if dropped:
                         note(row, flag, dropped, test_config, not trains)
@@ -296,8 +347,10 @@ def shell_line(job):
             if a == osp.join(job['work_dir'], 'LAST_CHECKPOINT') else
             shlex.quote(a) for a in step_args
         ]
-        cmds.append(f'mkdir -p {shlex.quote(osp.dirname(log))} && python '
-                    f'{" ".join(step_args)} > {shlex.quote(log)} 2>&1')
+        # The interpreter run() uses, so a printed command is what is run.
+        cmds.append(f'mkdir -p {shlex.quote(osp.dirname(log))} && '
+                    f'{shlex.quote(sys.executable)} {" ".join(step_args)} '
+                    f'> {shlex.quote(log)} 2>&1')
     return ' && '.join(cmds)
 
 
@@ -494,6 +547,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_options(args.cfg_options, '--cfg-options')
     check_options(args.test_cfg_options, '--test-cfg-options')
+    if args.shots is not None and args.shots < 1:
+        raise ConfigError(
+            f'--shots {args.shots}: give a positive number of shots per '
+            'class (1, 2, 4, 8, 16)')
     seen = set()
     for seed in args.seeds:
         if seed in seen:

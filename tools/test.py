@@ -90,6 +90,11 @@ def parse_args(argv=None):
         default='none',
         help='job launcher')
     parser.add_argument(
+        '--untrained',
+        action='store_true',
+        help='test a config that trains prompts without a checkpoint, i.e. '
+        'its initial (untrained) prompts; without this flag that is an error')
+    parser.add_argument(
         '--debug',
         action='store_true',
         help='show the full traceback of a user error (a wrong path, field '
@@ -166,14 +171,39 @@ def check_run(cfg, args):
             ``--out`` file or work dir that cannot be written.
     """
     from mmprompt.cli import (check_checkpoint, check_data_roots,
-                              check_out_file, check_work_dir)
+                              check_launcher, check_out_file, check_work_dir)
     if args.checkpoint is not None:
         check_checkpoint(args.checkpoint, 'the checkpoint argument')
     elif cfg.get('load_from'):
         check_checkpoint(cfg.load_from, '`load_from` of the config')
     check_out_file(args.out)
     check_work_dir(cfg.work_dir)
+    check_launcher(args.launcher, 'test')
     check_data_roots(cfg, ['test_dataloader'])
+
+
+def check_nothing_to_load(model, config):
+    """Refuse to test a model that trains something, without a checkpoint.
+
+    Args:
+        model (nn.Module): The built model (possibly DDP-wrapped).
+        config (str): The config path, for the message.
+
+    Raises:
+        ConfigError: The model has trainable parameters.
+    """
+    from mmprompt.errors import ConfigError
+    trained = [name for name, p in model.named_parameters() if p.requires_grad]
+    if trained:
+        shown = ', '.join(repr(n.replace('module.', '', 1))
+                          for n in trained[:3])
+        raise ConfigError(
+            f'{config} trains {len(trained)} parameter tensor(s) ({shown}'
+            f'{" ..." if len(trained) > 3 else ""}), but no checkpoint was '
+            'given, so the test would score their untrained initial values. '
+            'Pass the checkpoint its training wrote (tools/test.py CONFIG '
+            'work_dirs/<run>/epoch_N.pth), or add --untrained to test the '
+            'model as initialised. Zero-shot configs need no checkpoint.')
 
 
 def run_test(args):
@@ -200,6 +230,8 @@ def run_test(args):
             runner = RUNNERS.build(cfg)
         else:
             runner = Runner.from_cfg(cfg)
+        if not cfg.get('load_from') and not args.untrained:
+            check_nothing_to_load(runner.model, args.config)
 
         if args.out is not None and args.out_item in (None, 'pred'):
             runner.test_evaluator.metrics.append(

@@ -187,16 +187,50 @@ def check_run(cfg, args):
         MMPromptError: For a missing checkpoint or data root, or a work dir
             that cannot be written.
     """
-    from mmprompt.cli import check_checkpoint, check_data_roots, check_work_dir
+    from mmprompt.cli import (check_checkpoint, check_data_roots,
+                              check_launcher, check_work_dir)
     if args.resume not in (None, 'auto'):
         check_checkpoint(args.resume, '--resume')
     elif cfg.get('load_from'):
         check_checkpoint(cfg.load_from, '`load_from` of the config')
     check_work_dir(cfg.work_dir)
+    check_launcher(args.launcher)
     loaders = ['train_dataloader']
     if cfg.get('val_cfg') is not None:
         loaders.append('val_dataloader')
     check_data_roots(cfg, loaders)
+
+
+def check_not_finished(cfg, checkpoint):
+    """Refuse to resume a training that has nothing left to train.
+
+    mmengine would log "resumed epoch: N", train nothing, save nothing and
+    exit 0.
+
+    Args:
+        cfg (Config): The merged config.
+        checkpoint (str): The checkpoint to resume from.
+
+    Raises:
+        CheckpointError: The checkpoint is at or past the end of training.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from mmprompt.errors import CheckpointError
+    train_cfg = cfg.get('train_cfg') or {}
+    unit, key = (('epoch', 'max_epochs') if 'max_epochs' in train_cfg else
+                 ('iter', 'max_iters'))
+    end = train_cfg.get(key)
+    meta = CheckpointLoader.load_checkpoint(
+        checkpoint, map_location='cpu').get('meta', {})
+    done = meta.get(unit)
+    if end is not None and done is not None and done >= end:
+        raise CheckpointError(
+            f'--resume: checkpoint {checkpoint} is at {unit} {done} and '
+            f'train_cfg.{key} is {end}, so nothing is left to train. Raise '
+            f'train_cfg.{key} to train further (--cfg-options '
+            f'train_cfg.{key}=N; with a cosine schedule also its T_max), or '
+            'test the checkpoint with tools/test.py.')
 
 
 def train(args):
@@ -224,7 +258,9 @@ def train(args):
 
     with lock_work_dir(cfg.work_dir, args.launcher):
         if args.resume == 'auto':
-            check_resumable(cfg.work_dir)
+            check_not_finished(cfg, check_resumable(cfg.work_dir))
+        elif args.resume is not None:
+            check_not_finished(cfg, args.resume)
         with explain_errors(cfg):
             if 'runner_type' in cfg:
                 runner = RUNNERS.build(cfg)

@@ -10,6 +10,7 @@ import os.path as osp
 import re
 from typing import Dict, List
 
+from mmprompt.errors import DataError
 from mmprompt.registry import DATASETS
 from .coop_base import SPLITS, CoOpDataset
 
@@ -242,7 +243,7 @@ class CoOpFGVCAircraft(CoOpDataset):
             for idx, line in enumerate(read_lines(path)):
                 image, _, variant = line.partition(' ')
                 if variant not in labels:
-                    raise ValueError(
+                    raise DataError(
                         f"{name}: line {idx + 1} of '{path}' names variant "
                         f"{variant!r}, which is not in '{split_path}'.")
                 items.append((f'{image}.jpg', labels[variant], variant))

@@ -14,6 +14,7 @@ import os.path as osp
 from collections import OrderedDict
 from typing import Callable, Dict, List, Optional
 
+from mmprompt.errors import DataError
 from mmprompt.registry import DATASETS
 from .coop_base import SPLITS, CoOpDataset
 
@@ -45,7 +46,7 @@ class _ImageNetFolders(CoOpDataset):
                 continue
             folder, _, classname = line.strip().partition(' ')
             if not classname:
-                raise ValueError(
+                raise DataError(
                     f"{name}: line {idx + 1} of '{path}' is {line!r}; "
                     "expected '<folder> <class name>'.")
             classnames[folder] = classname
@@ -91,7 +92,7 @@ class _ImageNetFolders(CoOpDataset):
 
         def name_of(folder):
             if folder not in classnames:
-                raise ValueError(
+                raise DataError(
                     f"{type(self).__name__}: class folder '{folder}' is not "
                     f"in '{path}'.")
             return classnames[folder]
@@ -142,7 +143,7 @@ class CoOpImageNet(_ImageNetFolders):
         train_classes = {item[1] for item in splits['train']}
         test_classes = {item[1] for item in splits['test']}
         if train_classes != test_classes:
-            raise ValueError(
+            raise DataError(
                 'CoOpImageNet: images/train and images/val have different '
                 f'class folders ({len(train_classes)} vs '
                 f'{len(test_classes)}).')

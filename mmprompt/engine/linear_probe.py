@@ -23,6 +23,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import LOOPS
 
 #: CoOp's initial grid of ``C``.
@@ -95,7 +96,7 @@ def classifier_weights(clf, num_classes: int,
     of a linear layer whose argmax is the classifier's prediction."""
     classes = [int(c) for c in clf.classes_]
     if classes != list(range(num_classes)):
-        raise ValueError(
+        raise ConfigError(
             f'The linear probe was fitted on labels {classes[:10]}'
             f'{"..." if len(classes) > 10 else ""} but the head has '
             f'num_classes={num_classes}; every class needs training images '
@@ -213,7 +214,7 @@ class LinearProbeLoop(BaseLoop):
         val = None
         if self.C is None:
             if runner.val_loop is None:
-                raise ValueError(
+                raise ConfigError(
                     'LinearProbeLoop searches C on the validation split but '
                     'the config has no val_dataloader / val_cfg; add them or '
                     'fix C in train_cfg (e.g. '
@@ -223,7 +224,7 @@ class LinearProbeLoop(BaseLoop):
             return None
         fc = model.head.fc
         if train[0].shape[1] != fc.in_features:
-            raise ValueError(
+            raise ConfigError(
                 f'The backbone gives {train[0].shape[1]}-d features but the '
                 f'head expects in_channels={fc.in_features}; set '
                 f'model.head.in_channels={train[0].shape[1]}.')

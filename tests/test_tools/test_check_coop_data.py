@@ -142,6 +142,11 @@ def test_make_split_errors(tmp_path, capsys):
     _touch(str(tmp_path / 'few' / 'a' / 'README.md'))
     assert _main('--make-split', str(tmp_path / 'few'), '--out',
                  str(tmp_path / 's.json')) == 1
+    assert "has one class sub-folder ('a'); classification needs at least " \
+        'two classes' in capsys.readouterr().err
+    _touch(str(tmp_path / 'few' / 'b' / '0.jpg'))
+    assert _main('--make-split', str(tmp_path / 'few'), '--out',
+                 str(tmp_path / 's.json')) == 1
     assert "class 'a' has 1 images, too few for one train and one test " \
         'image' in capsys.readouterr().err
     assert _main('--make-split', str(tmp_path / 'few')) == 2

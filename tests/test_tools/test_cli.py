@@ -191,6 +191,45 @@ def test_explain_unknown_registry_type():
     assert message.endswith('list its module in `custom_imports`.')
 
 
+def test_explain_an_empty_param_scheduler():
+    import torch
+    from mmengine.optim.scheduler import CosineAnnealingLR
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.)
+    # train_cfg.max_epochs=1: the cosine of the configs runs from epoch 1.
+    with pytest.raises(ValueError) as info:
+        CosineAnnealingLR(optimizer, T_max=1, begin=1, end=1)
+    err = cli.explain(info.value)
+    assert isinstance(err, ConfigError)
+    message = str(err)
+    assert message.startswith(
+        'a `param_scheduler` entry is empty with these epochs: it would run '
+        'from begin=1 to end=1 ')
+    assert '--cfg-options train_cfg.max_epochs=2 (or more)' in message
+    assert 'change the `begin`/`end` of the schedulers' in message
+    # Behind the boundary: one line, exit status 2.
+    with pytest.raises(ConfigError, match='is empty with these epochs'):
+        with cli.explain_errors(Config(dict(param_scheduler=[]))):
+            raise info.value
+
+
+def test_explain_a_bad_batch_size():
+    import torch
+    with pytest.raises(ValueError) as info:
+        torch.utils.data.DataLoader(list(range(4)), batch_size=-1)
+    err = cli.explain(info.value)
+    assert isinstance(err, ConfigError)
+    assert str(err) == (
+        'batch_size must be an int >= 1, but a dataloader got '
+        'batch_size=-1. Fix it in the config or with --cfg-options, e.g. '
+        'train_dataloader.batch_size=32 (or val_/test_dataloader.'
+        'batch_size).')
+
+
+def test_explain_leaves_other_value_errors_alone():
+    assert cli.explain(ValueError('end should be larger')) is None
+    assert cli.explain(ValueError('something else')) is None
+
+
 # ---------------------------------------------------------------------------
 # The config and --cfg-options
 # ---------------------------------------------------------------------------
@@ -219,6 +258,38 @@ def test_load_config_reports_missing_and_broken_files(tmp_path):
     assert cli.load_config(CONFIG).model.type == 'ImageClassifier'
 
 
+def test_load_config_reports_a_folder_and_a_wrong_suffix(tmp_path):
+    with pytest.raises(
+            PathNotFoundError,
+            match=f'config {re.escape(str(tmp_path))} is a folder, not a '
+            'config file'):
+        cli.load_config(str(tmp_path))
+    text = tmp_path / 'c.txt'
+    text.write_text('a = 1\n')
+    with pytest.raises(ConfigError) as info:
+        cli.load_config(str(text))
+    assert str(info.value) == (
+        f'config file {text} has an unsupported suffix: config files must '
+        'be .py, .yml, .yaml or .json.')
+    child = tmp_path / 'child.py'
+    child.write_text("_base_ = ['./c.txt']\n")
+    with pytest.raises(
+            ConfigError,
+            match=r'c\.txt, a _base_ of .*child\.py, has an unsupported '
+            'suffix'):
+        cli.load_config(str(child))
+    (tmp_path / 'sub').mkdir()
+    child.write_text("_base_ = ['./sub']\n")
+    with pytest.raises(
+            PathNotFoundError,
+            match=r'sub, a _base_ of .*child\.py, is a folder, not a '
+            'config file'):
+        cli.load_config(str(child))
+    good = tmp_path / 'c.json'
+    good.write_text('{"a": 1}')
+    assert cli.load_config(str(good)).a == 1
+
+
 def test_parse_cfg_options():
     assert cli.parse_cfg_options(['a.b=1', 'c=[x,y]', 'd=None', 'e=p=q']) == {
         'a.b': 1,
@@ -229,6 +300,36 @@ def test_parse_cfg_options():
     assert cli.parse_cfg_options(None) == {}
     with pytest.raises(ConfigError, match="KEY=VALUE pairs, got 'a.b'"):
         cli.parse_cfg_options(['a.b'])
+
+
+def test_parse_cfg_options_keeps_spaces_in_text():
+    # mmengine's DictAction gives 'aphotoofa'.
+    key = 'model.head.prompt_learner.ctx_init'
+    assert cli.parse_cfg_options([f'{key}=a photo of a']) == {
+        key: 'a photo of a'
+    }
+    assert cli.parse_cfg_options(['k="a photo"', 'n= 5 ', 'f=1e-3']) == {
+        'k': 'a photo',
+        'n': 5,
+        'f': 0.001
+    }
+    # Lists: spaces around items and brackets go, those inside items stay.
+    assert cli.parse_cfg_options([
+        'l=[a photo, b ]', 't=( 1, 2 )', 'n=[(1, 2), [a, b], c]', 'c=1, 2',
+        'e=[ ]', 'b=[true, None, 0.5]'
+    ]) == {
+        'l': ['a photo', 'b'],
+        't': (1, 2),
+        'n': [(1, 2), ['a', 'b'], 'c'],
+        'c': [1, 2],
+        'e': [],
+        'b': [True, None, 0.5]
+    }
+    with pytest.raises(
+            ConfigError,
+            match=r"--cfg-options l=\[a,\(b\]: the brackets in 'a,\(b' do "
+            'not match'):
+        cli.parse_cfg_options(['l=[a,(b]'])
 
 
 @pytest.fixture
@@ -288,6 +389,34 @@ def test_check_cfg_options_rejects(small_cfg, key, message):
         cli.check_cfg_options(small_cfg, {key: 1})
 
 
+@pytest.mark.parametrize('key, value, message', [
+    ('train_cfg.max_epochs', 'abc',
+     r"^--cfg-options train_cfg\.max_epochs=abc: `train_cfg\.max_epochs` is "
+     r"an int \(3\) in the config, but the option gives the text 'abc'; "
+     r'give a number, e.g\. train_cfg\.max_epochs=3\.$'),
+    ('model.loss_weight', 'heavy',
+     r'`model\.loss_weight` is a float \(1\.0\) in the config, but the '
+     r"option gives the text 'heavy'; give a number"),
+    ('param_scheduler.0.T_max', 'x y',
+     r"`param_scheduler\.0\.T_max` is an int \(1\).*text 'x y'"),
+])
+def test_check_cfg_options_rejects_text_for_a_number(small_cfg, key, value,
+                                                     message):
+    with pytest.raises(ConfigError, match=message):
+        cli.check_cfg_options(small_cfg, {key: value})
+
+
+def test_check_cfg_options_accepts_numbers_and_other_texts(small_cfg):
+    cli.check_cfg_options(
+        small_cfg,
+        {
+            'train_cfg.max_epochs': 5,
+            'model.loss_weight': 2,  # an int for a float
+            'train_cfg.by_epoch': 'yes',  # a bool: not a number
+            'load_from': 'x.pth',  # new key
+        })
+
+
 def test_check_cfg_options_on_a_real_config():
     cfg = cli.load_config(CONFIG)
     # Constructor arguments the config leaves at their defaults.
@@ -304,6 +433,13 @@ def test_check_cfg_options_on_a_real_config():
             r'`n_cxt` nor is it an argument of CoOpPromptLearner'
             r".*Did you mean 'n_ctx'\?"):
         cli.check_cfg_options(cfg, {'model.head.prompt_learner.n_cxt': 8})
+    with pytest.raises(
+            ConfigError,
+            match=r"`optim_wrapper\.optimizer\.lr` is a float \(0\.002\) in "
+            r"the config, but the option gives the text 'fast'; give a "
+            'number'):
+        cli.check_cfg_options(
+            cfg, cli.parse_cfg_options(['optim_wrapper.optimizer.lr=fast']))
 
 
 # ---------------------------------------------------------------------------
@@ -386,6 +522,14 @@ def test_check_data_roots(tmp_path, monkeypatch):
         'config at it: --cfg-options '
         'train_dataloader.dataset.dataset.data_root=/path/to/data')
     cli.check_data_roots(cfg, ['test_dataloader'])  # not used: not checked
+    open(missing, 'w').close()
+    with pytest.raises(
+            PathNotFoundError,
+            match=f'^data root {re.escape(missing)} of '
+            r'`train_dataloader\.dataset\.dataset` \(CoOpSynthetic\) is a '
+            'file, not a folder. Put the dataset there'):
+        cli.check_data_roots(cfg, ['train_dataloader'])
+    os.remove(missing)
     os.makedirs(missing)
     cli.check_data_roots(cfg, ['train_dataloader'])
 
@@ -464,6 +608,67 @@ def test_stale_lock_file_does_not_block(tmp_path):
     with cli.WorkDirLock(str(tmp_path)) as lock:
         assert lock.locked
         assert lock.holder()['pid'] == os.getpid()
+
+
+def test_work_dir_lock_reports_a_work_dir_it_cannot_create(tmp_path):
+    (tmp_path / 'file').write_text('')
+    work = str(tmp_path / 'file' / 'run')  # under a file, even for root
+    with pytest.raises(ConfigError) as info:
+        cli.WorkDirLock(work).acquire()
+    assert str(info.value) == (
+        f'cannot create work dir {work} (Not a directory); pass a '
+        '--work-dir you can write to.')
+    if osp.isdir('/proc/self'):
+        with pytest.raises(
+                ConfigError,
+                match=r'^cannot create work dir /proc/x \(.+\); pass a '
+                '--work-dir you can write to'):
+            cli.WorkDirLock('/proc/x').acquire()
+
+
+@pytest.mark.parametrize('launcher, needed', [
+    ('pytorch', ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')),
+    ('slurm', ('SLURM_PROCID', )),
+    ('mpi', ('OMPI_COMM_WORLD_RANK', )),
+])
+def test_check_launcher(monkeypatch, launcher, needed):
+    for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT',
+                 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK'):
+        monkeypatch.delenv(name, raising=False)
+    cli.check_launcher('none')
+    cli.check_launcher(None)
+    with pytest.raises(
+            ConfigError,
+            match=f'^--launcher {launcher} needs .* '
+            fr'\({", ".join(needed)}\); start it with .*, or drop '
+            r'--launcher to run in one process\.$'):
+        cli.check_launcher(launcher)
+    for name in needed:
+        monkeypatch.setenv(name, '0')
+    cli.check_launcher(launcher)
+    if len(needed) > 1:
+        monkeypatch.delenv(needed[-1])
+        with pytest.raises(ConfigError, match=f'; missing: {needed[-1]}\\)'):
+            cli.check_launcher(launcher)
+
+
+def test_check_launcher_says_how_to_start_torchrun(monkeypatch):
+    for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError) as info:
+        cli.check_launcher('pytorch')
+    assert str(info.value) == (
+        '--launcher pytorch needs the environment torchrun sets (RANK, '
+        'WORLD_SIZE, MASTER_ADDR, MASTER_PORT); start it with `bash '
+        'tools/dist_train.sh CONFIG N` or `torchrun --nproc_per_node N '
+        'tools/train.py CONFIG --launcher pytorch`, or drop --launcher to '
+        'run in one process.')
+    with pytest.raises(
+            ConfigError,
+            match=r'`bash tools/dist_test\.sh CONFIG CHECKPOINT N` or '
+            r'`torchrun --nproc_per_node N tools/test\.py CONFIG CHECKPOINT '
+            '--launcher pytorch`'):
+        cli.check_launcher('pytorch', 'test')
 
 
 def test_only_rank_0_takes_the_lock(tmp_path, monkeypatch):

@@ -4,6 +4,8 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import re
+import shlex
 import subprocess
 import sys
 
@@ -18,6 +20,8 @@ TOOL = osp.join(REPO, 'tools', 'run_protocol.py')
 COOP_DTD = 'configs/coop/coop_vitb16_dtd.py'
 COOP_EUROSAT = 'configs/coop/coop_vitb16_eurosat.py'
 IMAGENET = 'configs/coop/coop_vitb16_imagenet_fewshot.py'
+ZEROSHOT = 'configs/zeroshot/clip_tiny_synthetic.py'
+PYTHON = shlex.quote(sys.executable)  # the interpreter the tool runs
 
 
 def _tool(*args):
@@ -250,30 +254,38 @@ def test_training_options_skip_test_only_configs(tool, capsys):
                '--seeds', '1', '--dry-run', '--test-cfg-options',
                'test_dataloader.batch_size=8', '--cfg-options',
                'train_cfg.max_epochs=5', 'param_scheduler.1.T_max=5',
-               'model.head.prompt_learner.n_ctx=4'])
+               'test_dataloader.num_workers=0'])
     captured = capsys.readouterr()
     coop, zeroshot = captured.out.splitlines()
     train, test = coop.split(' && mkdir')
     # A trained config gets them in its training and its test,
     for line in (train, test):
         assert 'train_cfg.max_epochs=5 param_scheduler.1.T_max=5 ' \
-            'model.head.prompt_learner.n_ctx=4' in line
+            'test_dataloader.num_workers=0' in line
     assert 'batch_size' not in train and \
         test.endswith('test_dataloader.batch_size=8 > work_dirs/protocol/'
                       'coop_vitb16_dtd/seed1/test.log 2>&1')
     # a zero-shot config only those whose top-level key it has, and a note
     # says which were left out.
     assert zeroshot.startswith('mkdir -p work_dirs/protocol/'
-                               'clip_tiny_synthetic/seed1 && python '
+                               f'clip_tiny_synthetic/seed1 && {PYTHON} '
                                'tools/test.py configs/zeroshot/')
     assert '--cfg-options randomness.seed=1 test_dataloader.dataset.seed=1 ' \
-        'model.head.prompt_learner.n_ctx=4 test_dataloader.batch_size=8 >' \
+        'test_dataloader.num_workers=0 test_dataloader.batch_size=8 >' \
         in zeroshot
     assert captured.err == (
         'note: clip_tiny_synthetic: --cfg-options train_cfg.max_epochs=5 '
         'param_scheduler.1.T_max=5 left out of its test: configs/zeroshot/'
         'clip_tiny_synthetic.py has no train_cfg, param_scheduler (it is '
         'only tested)\n')
+    # A kept option must fit the test-only config too: zero-shot CLIP's
+    # handcrafted prompts take no n_ctx (its test would fail to build).
+    with pytest.raises(ConfigError,
+                       match=r'^--cfg-options model\.head\.prompt_learner\.'
+                       r'n_ctx: `model\.head\.prompt_learner` has no field '
+                       r'`n_ctx` nor is it an argument of HandcraftedPrompts'):
+        tool.main([COOP_DTD, ZEROSHOT, '--seeds', '1', '--dry-run',
+                   '--cfg-options', 'model.head.prompt_learner.n_ctx=4'])
     # --test-cfg-options reach the test configs, --cfg-options do not.
     tool.main([IMAGENET, '--seeds', '1', '--dry-run', '--test-configs',
                'configs/coop/coop_vitb16_imagenetv2.py', '--cfg-options',
@@ -402,3 +414,122 @@ def test_tables_are_written_whole_or_not_at_all(tool, tmp_path, monkeypatch,
     with open(out + '.csv') as f:
         assert f.read().splitlines()[1].startswith('coop_vitb16_dtd,1,80.00')
     assert oct(os.stat(out + '.md').st_mode & 0o777) != oct(0o600)
+
+
+def test_a_missing_config_is_one_paragraph(tool, tmp_path):
+    with pytest.raises(PathNotFoundError,
+                       match='config file configs/coop/nope.py does not '
+                       'exist'):
+        tool.main(['configs/coop/nope.py', '--dry-run'])
+    # also a test config, even before any run is planned
+    with pytest.raises(PathNotFoundError,
+                       match='config file configs/coop/nope.py does not '
+                       'exist'):
+        tool.main([COOP_DTD, '--test-configs', 'configs/coop/nope.py',
+                   '--dry-run'])
+    broken = tmp_path / 'broken.py'
+    broken.write_text('model = dict(type="X"\n')
+    with pytest.raises(ConfigError, match='config file '
+                       f'{re.escape(str(broken))} .*syntax error'):
+        tool.main([str(broken), '--dry-run'])
+    # From the command line: one line, no traceback, status 2.
+    proc = _tool('configs/coop/nope.py', '--dry-run')
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(
+        'error: config file configs/coop/nope.py does not exist.')
+    assert proc.stderr.count('\n') == 1 and 'Traceback' not in proc.stderr
+    assert proc.stdout == ''
+
+
+@pytest.mark.parametrize('shots', ['0', '-4'])
+def test_shots_must_be_positive(tool, tmp_path, capsys, shots):
+    script = tmp_path / 'array.sh'
+    for mode in (['--dry-run'], ['--slurm', str(script)]):
+        with pytest.raises(
+                ConfigError,
+                match=f'^--shots {shots}: give a positive number of shots '
+                r'per class \(1, 2, 4, 8, 16\)$'):
+            tool.main([COOP_DTD, '--shots', shots] + mode)
+    assert capsys.readouterr().out == ''  # no command printed
+    assert not script.exists()  # no script written
+
+
+def test_misspelt_options_fail_before_anything_is_written(
+        tool, tmp_path, capsys):
+    script = tmp_path / 'array.sh'
+    # a training option is checked against the trained config
+    with pytest.raises(
+            ConfigError,
+            match=r"^--cfg-options train_cfg\.max_epoch: `train_cfg` has no "
+            r"field `max_epoch`, so the option would be silently ignored\. "
+            r"Did you mean 'max_epochs'\?.* \(checked against "
+            r'configs/coop/coop_vitb16_dtd\.py; nothing was run or '
+            r'written\)$'):
+        tool.main([COOP_DTD, '--cfg-options', 'train_cfg.max_epoch=1',
+                   '--slurm', str(script)])
+    assert not script.exists()
+    with pytest.raises(ConfigError, match='--cfg-options train_cfg.max_epoch'):
+        tool.main([COOP_DTD, '--cfg-options', 'train_cfg.max_epoch=1',
+                   '--dry-run'])
+    assert capsys.readouterr().out == ''
+    # --test-cfg-options are checked against each test config, and named so
+    source = _config(tmp_path / 'source.py')
+    with open(source, 'a') as f:
+        f.write('test_dataloader = dict(dataset=dict(seed=0, split="a"))\n')
+    target = _config(tmp_path / 'target.py', trains=False)
+    tool.main([source, '--seeds', '1', '--dry-run', '--test-cfg-options',
+               'test_dataloader.dataset.split=b'])
+    assert 'test_dataloader.dataset.split=b' in capsys.readouterr().out
+    with pytest.raises(
+            ConfigError,
+            match=r'^--test-cfg-options test_dataloader\.dataset\.split: '
+            r'`test_dataloader\.dataset` has no field `split`, so the option '
+            r'would be silently ignored\..* \(checked against '
+            f'{re.escape(target)}; nothing was run or written\\)$'):
+        tool.main([source, '--seeds', '1', '--dry-run', '--test-configs',
+                   target, '--test-cfg-options',
+                   'test_dataloader.dataset.split=b'])
+    assert capsys.readouterr().out == ''
+    # an option a test-only config keeps is checked against it
+    with pytest.raises(ConfigError,
+                       match=r'^--cfg-options test_dataloader\.batchsize: .*'
+                       r'\(checked against configs/zeroshot/'
+                       r'clip_tiny_synthetic\.py;'):
+        tool.main([ZEROSHOT, '--dry-run', '--cfg-options',
+                   'test_dataloader.batchsize=8'])
+    # one it drops (a training option: the existing rule) is not: a note
+    tool.main([ZEROSHOT, '--seeds', '1', '--dry-run', '--cfg-options',
+               'train_cfg.max_epoch=1'])
+    captured = capsys.readouterr()
+    assert 'max_epoch' not in captured.out
+    assert captured.err.startswith(
+        'note: clip_tiny_synthetic: --cfg-options train_cfg.max_epoch=1 '
+        'left out of its test')
+
+
+def test_printed_commands_are_the_ones_run(tool, tmp_path, capsys,
+                                           monkeypatch):
+    config = _config(tmp_path / 'configs' / 'x.py')
+    work = str(tmp_path / 'work')
+    tool.main([config, '--seeds', '1', '--work-dir', work, '--dry-run'])
+    line = capsys.readouterr().out.strip()
+    train, test = line.split(' && mkdir -p ')
+    assert f' && {PYTHON} tools/train.py {config} ' in train
+    assert f' && {PYTHON} tools/test.py {config} ' in test
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        run_dir = osp.join(work, 'x', 'seed1')
+        with open(osp.join(run_dir, 'last_checkpoint'), 'w') as f:
+            f.write(osp.join(run_dir, 'epoch_2.pth'))
+        return subprocess.CompletedProcess(cmd, 1 if len(calls) > 1 else 0)
+
+    monkeypatch.setattr(tool.subprocess, 'run', fake_run)
+    with pytest.raises(PathNotFoundError):  # the fake test: no metrics
+        tool.main([config, '--seeds', '1', '--work-dir', work])
+    assert [c[:2] for c in calls] == [[sys.executable, 'tools/train.py'],
+                                      [sys.executable, 'tools/test.py']]
+    # the same arguments as printed (the checkpoint read from the file)
+    assert ' '.join(map(shlex.quote, calls[0])) in train
+    assert ' '.join(map(shlex.quote, calls[1][:3])) in test

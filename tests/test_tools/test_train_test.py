@@ -34,6 +34,17 @@ def _run(args, cwd, timeout=300):
     return proc.stdout + proc.stderr
 
 
+def _fails(args, cwd, timeout=300):
+    """Run a tool that must stop with a user error: its stderr."""
+    env = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1',
+               PYTHONPATH=REPO)
+    proc = subprocess.run([sys.executable] + args, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    return proc.stderr
+
+
 def _options(data_root, epochs=4, **extra):
     opts = {
         'train_dataloader.dataset.data_root': data_root,
@@ -71,6 +82,19 @@ def test_train_then_test_reports_base_new_h(data_root, tmp_path):
     assert set(metrics) == {'base/top1', 'new/top1', 'hm'}
     b, n = metrics['base/top1'], metrics['new/top1']
     assert metrics['hm'] == pytest.approx(2 * b * n / (b + n) if b + n else 0)
+    # Nothing silent: a finished training is not "resumed" into nothing,
+    # and a config that trains prompts is not tested untrained.
+    err = _fails(['tools/train.py', CONFIG, '--work-dir',
+                  str(tmp_path / 'again'), '--resume', ckpt] +
+                 _options(data_root), REPO)
+    assert re.search(r'error: --resume: checkpoint \S+epoch_4.pth is at '
+                     r'epoch 4 and train_cfg.max_epochs is 4, so nothing is '
+                     r'left to train', err)
+    err = _fails(['tools/test.py', CONFIG, '--work-dir', work] +
+                 _options(data_root), REPO)
+    assert re.search(r"error: \S+coop_tiny_synthetic.py trains 1 parameter "
+                     r"tensor\(s\) \('head.prompt_learner.ctx'\), but no "
+                     r'checkpoint was given.*--untrained', err)
     # Zero-shot: the test tool without a checkpoint.
     text = _run(['tools/test.py', ZERO_SHOT, '--work-dir',
                  str(tmp_path / 'zs'), '--cfg-options',

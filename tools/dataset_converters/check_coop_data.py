@@ -257,6 +257,11 @@ def make_split(image_folder, out, ratios=(0.5, 0.2, 0.3), seed=1,
     if not classes:
         raise DataError(f"'{image_folder}' has no class sub-folders; "
                         'expected FOLDER/<class>/<image>.')
+    if len(classes) < 2:
+        raise DataError(
+            f"'{image_folder}' has one class sub-folder ('{classes[0]}'); "
+            'classification needs at least two classes, each in its own '
+            'FOLDER/<class>/ (is FOLDER one level too deep?).')
     rng = random.Random(seed)
     split = {'train': [], 'val': [], 'test': []}
     skipped, hidden = [], 0

@@ -7,6 +7,7 @@ import numpy as np
 from mmengine.dist import get_dist_info
 from torch.utils.data import Sampler
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import DATA_SAMPLERS
 
 
@@ -113,7 +114,7 @@ class EpisodicBatchSampler(Sampler):
         for key, value in settings.items():
             if (isinstance(value, bool) or not isinstance(value, int)
                     or value < 1):
-                raise ValueError(
+                raise ConfigError(
                     f'EpisodicBatchSampler: {key} must be a positive int, '
                     f'but got {value!r}.')
         dataset = getattr(sampler, 'dataset', None)
@@ -136,7 +137,7 @@ class EpisodicBatchSampler(Sampler):
         self.classes = list(self.class_indices)
         name = type(dataset).__name__
         if num_ways > len(self.classes):
-            raise ValueError(
+            raise ConfigError(
                 f'EpisodicBatchSampler: num_ways={num_ways} but the dataset '
                 f'{name} has only {len(self.classes)} classes with images; '
                 f'set num_ways <= {len(self.classes)}.')
@@ -146,7 +147,7 @@ class EpisodicBatchSampler(Sampler):
             num_query = available - num_support
             if any(len(v) != available for v in self.class_indices.values()):
                 counts = sorted({len(v) for v in self.class_indices.values()})
-                raise ValueError(
+                raise ConfigError(
                     f'EpisodicBatchSampler: num_query=None takes every '
                     f'non-support image of a class as query, but the classes '
                     f'of {name} have different numbers of images ({counts}); '
@@ -154,7 +155,7 @@ class EpisodicBatchSampler(Sampler):
                     f'{available - num_support}).')
         if num_query < 1 or num_support + num_query > available:
             classname = self._class_name(dataset, fewest)
-            raise ValueError(
+            raise ConfigError(
                 f'EpisodicBatchSampler: a task takes num_support + num_query '
                 f'= {num_support} + {num_query} = {num_support + num_query} '
                 f'images per class (at least one query), but class '

@@ -17,6 +17,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import HOOKS
 
 
@@ -86,7 +87,7 @@ def class_prototypes(model,
         counts += torch.bincount(labels.cpu(), minlength=num_classes)
     empty = [c for c in range(num_classes) if counts[c] == 0]
     if sums is None or empty:
-        raise ValueError(
+        raise ConfigError(
             f'class_prototypes: classes {empty or list(range(num_classes))} '
             f'have no image in {type(dataset).__name__}; every training '
             'class needs at least one.')
@@ -155,7 +156,7 @@ class ClassPrototypeHook(Hook):
         dataset = runner.train_dataloader.dataset
         classes = list((dataset.metainfo or {}).get('classes') or [])
         if not classes:
-            raise ValueError(
+            raise ConfigError(
                 f'ClassPrototypeHook: the training dataset '
                 f'{type(dataset).__name__} has no metainfo["classes"].')
         seed = self.seed if self.seed is not None else (runner.seed or 0)

@@ -11,6 +11,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import DATASETS, HOOKS
 
 #: The scalar names written to the visualiser backends (``scalars.json``).
@@ -71,8 +72,8 @@ class MetaGapMonitorHook(Hook):
                  batch_size: int = 64) -> None:
         if isinstance(interval, bool) or not isinstance(interval,
                                                         int) or interval < 1:
-            raise ValueError('MetaGapMonitorHook: interval must be a '
-                             f'positive int, but got {interval!r}.')
+            raise ConfigError('MetaGapMonitorHook: interval must be a '
+                              f'positive int, but got {interval!r}.')
         self.interval = interval
         self.at_start = at_start
         self.num_support = num_support
@@ -96,7 +97,7 @@ class MetaGapMonitorHook(Hook):
             loader = runner.cfg.get('test_dataloader') or runner.cfg.get(
                 'val_dataloader')
             if not loader or 'subsample' not in loader.get('dataset', {}):
-                raise ValueError(
+                raise ConfigError(
                     'MetaGapMonitorHook evaluates on base test images: it '
                     'takes the test (or val) dataset of the config with '
                     "subsample='base', but the config has no such dataset "
@@ -116,7 +117,7 @@ class MetaGapMonitorHook(Hook):
         classes = tuple((dataset.metainfo or {}).get('classes') or ())
         bound = tuple(head.classnames or ())
         if classes != bound:
-            raise ValueError(
+            raise ConfigError(
                 f'MetaGapMonitorHook: the {what} dataset '
                 f'{type(dataset).__name__} has classes {list(classes)[:5]}'
                 f'... ({len(classes)}), but the head is bound to the '
@@ -147,7 +148,7 @@ class MetaGapMonitorHook(Hook):
         if num_support is None:
             layout = getattr(head, 'episode_layout', None)
             if not layout:
-                raise ValueError(
+                raise ConfigError(
                     'MetaGapMonitorHook: num_support=None takes the head\'s '
                     'episode layout, but the head has none; set num_support.')
             num_support = layout['num_support']
@@ -163,7 +164,7 @@ class MetaGapMonitorHook(Hook):
         for c in range(len(head.classnames)):
             pool = np.flatnonzero(labels == c)
             if len(pool) < num_support:
-                raise ValueError(
+                raise ConfigError(
                     f'MetaGapMonitorHook: class {head.classnames[c]!r} has '
                     f'{len(pool)} images in the support dataset, fewer than '
                     f'num_support={num_support}.')

@@ -8,6 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import HOOKS
 
 
@@ -21,14 +22,14 @@ def gaussian_epoch_weights(num_epochs: int, mean: float,
         [0.274, 0.452, 0.274]
     """
     if num_epochs < 1 or std <= 0:
-        raise ValueError(
+        raise ConfigError(
             f'gaussian_epoch_weights: num_epochs={num_epochs} must be >= 1 '
             f'and std={std} > 0.')
     dens = [math.exp(-0.5 * ((e - mean) / std)**2)
             for e in range(1, num_epochs + 1)]
     total = sum(dens)
     if total == 0:
-        raise ValueError(
+        raise ConfigError(
             f'gaussian_epoch_weights: N({mean}, {std}^2) gives no weight to '
             f'epochs 1..{num_epochs}; move the mean into that range.')
     return [d / total for d in dens]

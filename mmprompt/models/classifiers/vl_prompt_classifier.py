@@ -4,6 +4,7 @@ from typing import Optional
 import torch
 from mmpretrain.models.classifiers import ImageClassifier
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 
 
@@ -66,8 +67,8 @@ class VLPromptClassifier(ImageClassifier):
                 in ``ImageClassifier``. Defaults to 'neck'.
         """
         if stage not in ('backbone', 'neck', 'pre_logits'):
-            raise ValueError(f'Invalid output stage {stage!r}; choose '
-                             "'backbone', 'neck' or 'pre_logits'.")
+            raise ConfigError(f'Invalid output stage {stage!r}; choose '
+                              "'backbone', 'neck' or 'pre_logits'.")
         prompts = self.head.prompt_learner.visual_prompts()
         x = self.backbone(inputs, prompts=prompts)
         if stage == 'backbone':

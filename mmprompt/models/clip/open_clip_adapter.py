@@ -614,7 +614,7 @@ def build_open_clip(model_name: str,
             ('hf-hub:', 'local-dir:')):
         close = difflib.get_close_matches(
             model_name, open_clip.list_models(), n=3)
-        raise ValueError(
+        raise ConfigError(
             f'Unknown open_clip model {model_name!r}.'
             + (f' Did you mean {close}?' if close else '')
             + ' See open_clip.list_models().')
@@ -1006,7 +1006,7 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
         texts = [texts] if isinstance(texts, str) else list(texts)
         for text in texts:
             if len(self._tokenizer.encode(text)) + 2 > self.context_length:
-                raise ValueError(
+                raise ConfigError(
                     f'Text {text!r} does not fit the text encoder\'s context '
                     f'of {self.context_length} tokens; shorten the class '
                     'name or template, or use fewer context tokens.')

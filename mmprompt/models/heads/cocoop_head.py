@@ -4,6 +4,7 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from .prompt_cls_head import PromptClsHead
 
@@ -38,7 +39,7 @@ class CoCoOpHead(PromptClsHead):
                 f"dict(type='CoCoOpPromptLearner'); got "
                 f'{type(self.prompt_learner).__name__}.')
         if not isinstance(max_prompts, int) or max_prompts < 1:
-            raise ValueError(
+            raise ConfigError(
                 f'CoCoOpHead: max_prompts={max_prompts!r} must be a '
                 'positive int.')
         self.max_prompts = max_prompts

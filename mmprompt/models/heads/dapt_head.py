@@ -4,6 +4,7 @@ from typing import List, Tuple
 import torch
 from mmpretrain.structures import DataSample
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from .prompt_cls_head import PromptClsHead
 
@@ -56,7 +57,7 @@ class DAPTHead(PromptClsHead):
         """Set the ``(num_train_classes, embed_dim)`` class prototypes."""
         if prototypes.dim() != 2 or \
                 prototypes.shape[1] != self.text_encoder.embed_dim:
-            raise ValueError(
+            raise ConfigError(
                 f'Prototypes of shape {tuple(prototypes.shape)} do not fit '
                 f'the embedding width {self.text_encoder.embed_dim}.')
         self.prototypes = prototypes.detach().to(
@@ -84,7 +85,7 @@ class DAPTHead(PromptClsHead):
                 'computes them from the training set before training) or '
                 'call head.set_prototypes(...).')
         if self.prototypes.shape[0] != len(self.classnames or ()):
-            raise ValueError(
+            raise ConfigError(
                 f'DAPTHead has {self.prototypes.shape[0]} class prototypes '
                 f'but is bound to {len(self.classnames or ())} classes.')
         logits, image, text = self.cosine_logits(feats)

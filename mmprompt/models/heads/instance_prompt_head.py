@@ -63,7 +63,7 @@ def draw_instance_prompts(members: torch.Tensor,
     own_slot = members[labels] == own[:, None]
     if not own_slot.any(dim=1).all():
         bad = int((~own_slot.any(dim=1)).nonzero()[0])
-        raise ValueError(
+        raise ConfigError(
             f'Instance {int(own[bad])} is not an instance of class '
             f'{int(labels[bad])}: the batch does not match the bound '
             'training labels.')
@@ -172,7 +172,7 @@ class InstancePromptHead(PromptClsHead):
         for name, value in (('prompts_per_class', prompts_per_class),
                             ('test_topk', test_topk)):
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f'{name}={value!r} must be a positive int.')
+                raise ConfigError(f'{name}={value!r} must be a positive int.')
         if not callable(getattr(self.prompt_learner, 'instance_features',
                                 None)):
             raise TypeError(

@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from .prompt_cls_head import PromptClsHead
 
@@ -51,7 +52,7 @@ class KgCoOpHead(PromptClsHead):
                 default_args=dict(text_encoder=self.text_encoder))
         if any(True for _ in knowledge_prompts.parameters()):
             name = type(knowledge_prompts).__name__
-            raise ValueError(
+            raise ConfigError(
                 f'KgCoOpHead: knowledge_prompts ({name}) has parameters, but '
                 'the knowledge prompts must be fixed; use '
                 "dict(type='HandcraftedPrompts', templates=...).")

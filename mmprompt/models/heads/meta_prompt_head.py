@@ -105,9 +105,9 @@ class MetaPromptClsHead(PromptClsHead):
             cal_acc=cal_acc,
             init_cfg=init_cfg)
         if kl_direction not in _KL_DIRECTIONS:
-            raise ValueError(f'MetaPromptClsHead: kl_direction must be one '
-                             f'of {_KL_DIRECTIONS}, but got '
-                             f'{kl_direction!r}.')
+            raise ConfigError(f'MetaPromptClsHead: kl_direction must be one '
+                              f'of {_KL_DIRECTIONS}, but got '
+                              f'{kl_direction!r}.')
         if isinstance(fusion, dict):
             fusion = MODELS.build(
                 fusion,
@@ -205,7 +205,7 @@ class MetaPromptClsHead(PromptClsHead):
         per_task = ways * (shots + queries)
         batch = feats.size(0)
         if batch == 0 or batch % per_task:
-            raise ValueError(
+            raise ConfigError(
                 f'MetaPromptClsHead: a batch of {batch} images is not a '
                 f'whole number of tasks of {ways} ways x ({shots} support + '
                 f'{queries} query) = {per_task} images; is the batch drawn '
@@ -218,7 +218,7 @@ class MetaPromptClsHead(PromptClsHead):
         distinct = all(
             len(set(row.tolist())) == ways for row in classes.cpu())
         if not (same_class and distinct):
-            raise ValueError(
+            raise ConfigError(
                 'MetaPromptClsHead: the batch labels do not follow the '
                 f'episode layout ({ways} distinct classes per task, '
                 f'{shots + queries} consecutive images per class); is the '
@@ -296,7 +296,7 @@ class MetaPromptClsHead(PromptClsHead):
         self._require_fusion('compare_predictions')
         text = self.text_features()
         if support.dim() != 3 or support.size(0) != text.size(0):
-            raise ValueError(
+            raise ConfigError(
                 f'MetaPromptClsHead.compare_predictions: support must be '
                 f'(C, K, D) with C = {text.size(0)} bound classes, but got '
                 f'{tuple(support.shape)}.')

@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from ..losses import kl_divergence
 from .kgcoop_head import KgCoOpHead
@@ -72,7 +73,7 @@ class PromptSRCHead(KgCoOpHead):
             ValueError: ``frozen_feats`` were not given.
         """
         if frozen_feats is None:
-            raise ValueError(
+            raise ConfigError(
                 'PromptSRCHead.loss needs the frozen (unprompted) image '
                 "features: use model=dict(type='VLPromptClassifier', "
                 'frozen_feats_in_loss=True, ...).')

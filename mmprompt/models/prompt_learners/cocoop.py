@@ -4,6 +4,7 @@ from typing import Optional, Union
 import torch
 import torch.nn as nn
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from .coop import CoOpPromptLearner
 
@@ -55,7 +56,7 @@ class CoCoOpPromptLearner(CoOpPromptLearner):
             init_cfg=init_cfg)
         dim = text_encoder.embed_dim
         if not isinstance(reduction, int) or not 1 <= reduction <= dim:
-            raise ValueError(
+            raise ConfigError(
                 f'CoCoOpPromptLearner: reduction={reduction!r} must be an '
                 f'int in [1, {dim}] (the meta-net hidden width is '
                 f'embed_dim // reduction = {dim} // reduction).')

@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from .base import BasePromptLearner
 from .initializers import PhrasePromptInit, RandomPromptInit, build_prompt_init
@@ -65,11 +66,11 @@ class CoOpPromptLearner(BasePromptLearner):
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if class_token_position not in self.POSITIONS:
-            raise ValueError(
+            raise ConfigError(
                 f'class_token_position={class_token_position!r}; choose one '
                 f'of {self.POSITIONS}.')
         if class_specific and not num_classes:
-            raise ValueError(
+            raise ConfigError(
                 'class_specific=True needs num_classes (the number of '
                 'training classes) to size one context per class.')
         width = text_encoder.width
@@ -110,10 +111,10 @@ class CoOpPromptLearner(BasePromptLearner):
                      ctx_init) -> None:
         """CoOp: a phrase init fixes the number of context vectors."""
         if n_ctx is not None and n_ctx < 1:
-            raise ValueError(f'n_ctx={n_ctx}: CoOp needs at least one '
-                             'context vector.')
+            raise ConfigError(f'n_ctx={n_ctx}: CoOp needs at least one '
+                              'context vector.')
         if n_ctx is not None and implied is not None and n_ctx != implied:
-            raise ValueError(
+            raise ConfigError(
                 f'n_ctx={n_ctx} but ctx_init={ctx_init!r} has {implied} '
                 'tokens; drop n_ctx or change the phrase.')
 
@@ -151,7 +152,7 @@ class CoOpPromptLearner(BasePromptLearner):
                         template: Optional[str] = None,
                         dataset_name: Optional[str] = None) -> None:
         if self.class_specific and len(classnames) != self.ctx.shape[0]:
-            raise ValueError(
+            raise ConfigError(
                 f'Class-specific context was built for {self.ctx.shape[0]} '
                 f'classes but {len(classnames)} class names were given; '
                 'class-specific prompts only serve the classes they were '
@@ -222,7 +223,7 @@ class CoOpPromptLearner(BasePromptLearner):
         key = prefix + 'ctx'
         if key in state_dict and self.ctx is not None and \
                 state_dict[key].shape != self.ctx.shape:
-            raise ValueError(
+            raise ConfigError(
                 f'Checkpoint context {key!r} has shape '
                 f'{tuple(state_dict[key].shape)} but this '
                 f'{type(self).__name__} expects {tuple(self.ctx.shape)} '

@@ -56,8 +56,8 @@ class PhrasePromptInit(BasePromptInit):
 
     def __init__(self, phrase: str = 'a photo of a'):
         if not isinstance(phrase, str) or not phrase.strip():
-            raise ValueError(f'PhrasePromptInit: phrase must be a non-empty '
-                             f'str, but got {phrase!r}.')
+            raise ConfigError(f'PhrasePromptInit: phrase must be a non-empty '
+                              f'str, but got {phrase!r}.')
         self.phrase = phrase
 
     def default_num_tokens(self, text_encoder) -> int:
@@ -77,7 +77,7 @@ class PhrasePromptInit(BasePromptInit):
     def __call__(self, text_encoder, num_tokens: int) -> torch.Tensor:
         count = self.default_num_tokens(text_encoder)
         if num_tokens > count:
-            raise ValueError(
+            raise ConfigError(
                 f'PhrasePromptInit: {num_tokens} tokens requested but the '
                 f'phrase {self.phrase!r} has {count}; drop n_ctx or change '
                 'the phrase.')

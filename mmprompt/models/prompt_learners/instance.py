@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from .coop import CoOpPromptLearner
 
@@ -65,8 +66,8 @@ class InstancePromptLearner(CoOpPromptLearner):
                 note = (' (the few-shot K of the training set; -1, all '
                         'images, is not supported: one prompt is sized per '
                         'training image)') if name == 'num_shots' else ''
-                raise ValueError(f'InstancePromptLearner: {name}={value!r} '
-                                 f'must be a positive int{note}.')
+                raise ConfigError(f'InstancePromptLearner: {name}={value!r} '
+                                  f'must be a positive int{note}.')
         super().__init__(
             text_encoder,
             n_ctx=n_ctx,
@@ -98,7 +99,7 @@ class InstancePromptLearner(CoOpPromptLearner):
         """
         labels = torch.as_tensor(list(labels), dtype=torch.long)
         if labels.numel() != self.num_instances:
-            raise ValueError(
+            raise ConfigError(
                 f'InstancePromptLearner has {self.num_instances} instance '
                 f'prompts (num_classes={self.num_train_classes} x '
                 f'num_shots={self.num_shots}) but the training set has '
@@ -109,7 +110,7 @@ class InstancePromptLearner(CoOpPromptLearner):
             labels.clamp(min=0), minlength=self.num_train_classes)
         if labels.min() < 0 or labels.max() >= self.num_train_classes or \
                 (counts == 0).any():
-            raise ValueError(
+            raise ConfigError(
                 f'InstancePromptLearner was built for '
                 f'{self.num_train_classes} classes, but the training labels '
                 f'are {labels.min().item()}..{labels.max().item()} with '
@@ -131,7 +132,7 @@ class InstancePromptLearner(CoOpPromptLearner):
                         template: Optional[str] = None,
                         dataset_name: Optional[str] = None) -> None:
         if len(classnames) != self.num_train_classes:
-            raise ValueError(
+            raise ConfigError(
                 f'InstancePromptLearner holds prompts of '
                 f'{self.num_train_classes} training classes but '
                 f'{len(classnames)} class names were given; instance-wise '
@@ -182,7 +183,7 @@ class InstancePromptLearner(CoOpPromptLearner):
         key = prefix + 'instance_ctx'
         if key in state_dict and \
                 state_dict[key].shape != self.instance_ctx.shape:
-            raise ValueError(
+            raise ConfigError(
                 f'Checkpoint {key!r} has shape '
                 f'{tuple(state_dict[key].shape)} but this '
                 f'InstancePromptLearner expects '

@@ -16,6 +16,7 @@ from typing import List, Optional, Union
 import torch
 import torch.nn as nn
 
+from mmprompt.errors import ConfigError
 from mmprompt.models.clip import VISION_PROMPT_POSITIONS, VisualPrompts
 from mmprompt.registry import MODELS
 from .coop import CoOpPromptLearner
@@ -102,26 +103,26 @@ class VLPromptLearner(CoOpPromptLearner):
             init_cfg=init_cfg)
         name = type(self).__name__
         if vision_position not in VISION_PROMPT_POSITIONS:
-            raise ValueError(f'{name}: vision_position={vision_position!r}; '
-                             f'choose one of {VISION_PROMPT_POSITIONS}.')
+            raise ConfigError(f'{name}: vision_position={vision_position!r}; '
+                              f'choose one of {VISION_PROMPT_POSITIONS}.')
         if vision_init not in _VISION_INITS:
-            raise ValueError(f'{name}: vision_init={vision_init!r}; choose '
-                             f'one of {_VISION_INITS}.')
+            raise ConfigError(f'{name}: vision_init={vision_init!r}; choose '
+                              f'one of {_VISION_INITS}.')
         if text_depth < 1 or vision_depth < 0:
-            raise ValueError(
+            raise ConfigError(
                 f'{name}: text_depth={text_depth} must be >= 1 (the input '
                 f'context) and vision_depth={vision_depth} >= 0.')
         if self.n_ctx == 0 and text_depth > 1:
-            raise ValueError(f'{name}: deep text prompts (text_depth='
-                             f'{text_depth}) need n_ctx > 0.')
+            raise ConfigError(f'{name}: deep text prompts (text_depth='
+                              f'{text_depth}) need n_ctx > 0.')
         layers = len(text_encoder.transformer.resblocks)
         if text_depth > layers:
-            raise ValueError(
+            raise ConfigError(
                 f'{name}: text_depth={text_depth} but the text encoder has '
                 f'{layers} blocks.')
         if coupling and (text_depth != vision_depth
                          or n_vision_ctx != self.n_ctx):
-            raise ValueError(
+            raise ConfigError(
                 f'{name}: coupling maps each layer\'s text prompts to visual '
                 'prompts, so it needs text_depth == vision_depth and '
                 f'n_vision_ctx == n_ctx (got {text_depth} / {vision_depth} '
@@ -147,9 +148,9 @@ class VLPromptLearner(CoOpPromptLearner):
     def _check_n_ctx(self, n_ctx, implied, ctx_init) -> None:
         """A phrase may be longer than the context (the rest stays text)."""
         if n_ctx is not None and n_ctx < 0:
-            raise ValueError(f'n_ctx={n_ctx} must be >= 0.')
+            raise ConfigError(f'n_ctx={n_ctx} must be >= 0.')
         if n_ctx is not None and implied is not None and n_ctx > implied:
-            raise ValueError(
+            raise ConfigError(
                 f'n_ctx={n_ctx} but ctx_init={ctx_init!r} has only {implied} '
                 'tokens; lower n_ctx or use a longer phrase.')
 
@@ -169,14 +170,14 @@ class VLPromptLearner(CoOpPromptLearner):
                  image_encoder.patch_size)
         if self._vision_sizes is not None:
             if sizes != self._vision_sizes:
-                raise ValueError(
+                raise ConfigError(
                     f'{type(self).__name__} was bound to a vision tower of '
                     f'(width, blocks, patch) {self._vision_sizes}, not '
                     f'{sizes}.')
             return
         width, num_layers, patch = sizes
         if self.vision_depth > num_layers:
-            raise ValueError(
+            raise ConfigError(
                 f'{type(self).__name__}: vision_depth={self.vision_depth} '
                 f'but the vision transformer of {image_encoder.model_name!r} '
                 f'has {num_layers} blocks.')

@@ -348,7 +348,10 @@ def main(argv=None):
 
     # The datasets log what each split holds; the report says it already.
     from mmengine.logging import MMLogger
-    MMLogger.get_instance('check_coop_data', log_level='WARNING')
+    if MMLogger.check_instance_created('check_coop_data'):
+        MMLogger.get_instance('check_coop_data').setLevel('WARNING')
+    else:
+        MMLogger.get_instance('check_coop_data', log_level='WARNING')
     names = args.datasets or list(BENCHMARK)
     present = problems = 0
     for name in names:

@@ -94,6 +94,24 @@ call is a no-op, and does nothing where it is not needed.
    (``mmengine.runner.checkpoint``, ``mmengine.runner.runner`` for
    ``Runner.save_checkpoint``, and ``mmengine.runner`` for
    ``CheckpointHook``). No upstream mmengine issue found.
+
+7. **bfloat16 AMP on the CPU** (:func:`_patch_amp_optim_wrapper`). In
+   mmengine 0.10.7 ``AmpOptimWrapper.__init__`` asserts that a CUDA / NPU /
+   MLU / MUSA device is available (``"AmpOptimizerWrapper is only available
+   training on gpu, npu, mlu or musa"``), although torch's autocast also runs
+   on the CPU in bfloat16. Where no such device exists the shim builds the
+   wrapper when its ``dtype`` is bfloat16 (``'bfloat16'`` or
+   ``torch.bfloat16``) with that assertion passed, with a *disabled*
+   ``torch.amp.GradScaler('cpu')`` as its loss scaler (bfloat16 has
+   float32's exponent range and needs no loss scaling; ``loss_scale`` is
+   still validated), and makes its ``optim_context`` autocast with
+   ``device_type='cpu'`` (mmengine's ``autocast`` would pick
+   ``get_device()``, which may be ``'mps'``). Any other ``dtype`` without
+   such a device is a :class:`~mmprompt.errors.ConfigError` that says to use
+   ``dtype='bfloat16'`` (instead of the ``AssertionError``). With a device
+   the original runs unchanged. No upstream mmengine issue found;
+   mmengine's own ``autocast`` (``mmengine/runner/amp.py``) supports
+   ``device_type='cpu'`` with bfloat16 only.
 """
 import contextlib
 import copy
@@ -445,6 +463,78 @@ def _patch_save_checkpoint() -> None:
     mmengine.runner.save_checkpoint = wrapped  # CheckpointHook's publish
 
 
+# ---------------------------------------------------------------------------
+# 7. bfloat16 AMP on the CPU
+# ---------------------------------------------------------------------------
+def _is_bfloat16(dtype) -> bool:
+    """Whether an ``AmpOptimWrapper`` ``dtype`` argument means bfloat16."""
+    return dtype == 'bfloat16' or dtype is torch.bfloat16
+
+
+@contextlib.contextmanager
+def _amp_device_check_passed(module) -> Iterator[None]:
+    """Let ``AmpOptimWrapper.__init__`` of ``module`` build on the CPU.
+
+    Its device assertion reads ``is_cuda_available`` from the module's
+    globals, and its loss scaler is the module's ``GradScaler``; both are
+    replaced for the duration of the call.
+    """
+    saved = module.is_cuda_available, module.GradScaler
+    module.is_cuda_available = lambda: True
+    module.GradScaler = lambda *args, **kwargs: torch.amp.GradScaler(
+        'cpu', enabled=False)
+    try:
+        yield
+    finally:
+        module.is_cuda_available, module.GradScaler = saved
+
+
+def _patch_amp_optim_wrapper() -> None:
+    """Let ``AmpOptimWrapper`` train in bfloat16 on machines without GPUs."""
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    from mmengine.optim.optimizer import amp_optimizer_wrapper as module
+    original_init = AmpOptimWrapper.__init__
+    original_context = AmpOptimWrapper.optim_context
+    if _is_marked(original_init):
+        return
+
+    @functools.wraps(original_init)
+    def __init__(self, *args, **kwargs):
+        if _has_accelerator():
+            return original_init(self, *args, **kwargs)
+        dtype = kwargs.get('dtype', args[1] if len(args) > 1 else None)
+        if not _is_bfloat16(dtype):
+            from mmprompt.errors import ConfigError
+            raise ConfigError(
+                f'AmpOptimWrapper with dtype={dtype!r} needs a CUDA (or '
+                'NPU/MLU/MUSA) device, and none is available; on the CPU '
+                "only bfloat16 autocast works: set optim_wrapper.dtype="
+                "'bfloat16' (tools/train.py --amp --amp-dtype bfloat16) or "
+                'train without AMP.')
+        with _amp_device_check_passed(module):
+            original_init(self, *args, **kwargs)
+        self._mmprompt_cpu_autocast = True
+        print_log(
+            'AmpOptimWrapper on the CPU: autocast in bfloat16, no loss '
+            'scaling.',
+            logger='current',
+            level=logging.INFO)
+
+    @functools.wraps(original_context)
+    @contextlib.contextmanager
+    def optim_context(self, model):
+        if not getattr(self, '_mmprompt_cpu_autocast', False):
+            with original_context(self, model):
+                yield
+            return
+        with OptimWrapper.optim_context(self, model), torch.autocast(
+                device_type='cpu', dtype=self.cast_dtype):
+            yield
+
+    AmpOptimWrapper.__init__ = _mark(__init__)
+    AmpOptimWrapper.optim_context = _mark(optim_context)
+
+
 _SHIMS = (
     _patch_local_checkpoint_loader,
     _patch_init_dist,
@@ -452,6 +542,7 @@ _SHIMS = (
     _patch_build_dataloader,
     _patch_registry_build,
     _patch_save_checkpoint,
+    _patch_amp_optim_wrapper,
 )
 
 

@@ -4,6 +4,16 @@ import os
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('OMP_NUM_THREADS', '2')
+# The feature store of the tests' runs (and of the tools they start) lives
+# in a temporary folder, never in the user's ~/.cache.
+if not os.environ.get('MMPROMPT_FEATURE_STORE'):
+    import atexit
+    import shutil
+    import tempfile
+    os.environ['MMPROMPT_FEATURE_STORE'] = tempfile.mkdtemp(
+        prefix='mmprompt-features-')
+    atexit.register(shutil.rmtree, os.environ['MMPROMPT_FEATURE_STORE'],
+                    ignore_errors=True)
 
 import pytest  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402

@@ -10,6 +10,10 @@ Examples:
 
         bash tools/dist_train.sh configs/coop/CONFIG.py 2
 
+    Mixed precision (float16 needs a GPU; bfloat16 also works on the CPU)::
+
+        python tools/train.py configs/coop/CONFIG.py --amp --amp-dtype bfloat16
+
 A user mistake (a missing file, an unknown config field or option, a busy
 work dir) stops the run at once with one ``error: ...`` paragraph and exit
 status 2; ``--debug`` shows the traceback. Only one training at a time may
@@ -23,6 +27,8 @@ import sys
 # Only the standard library is imported at the top: ``--help`` and a wrong
 # command line answer at once; torch, mmengine and mmprompt load in main().
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The autocast dtypes of ``--amp-dtype`` (the first is the default).
+AMP_DTYPES = ('float16', 'bfloat16')
 
 
 class KeyValueAction(argparse.Action):
@@ -63,7 +69,17 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='enable automatic mixed precision training (needs a GPU)')
+        help='enable automatic mixed precision training (mmengine\'s '
+        'AmpOptimWrapper); float16 needs a GPU, bfloat16 also runs on the '
+        'CPU (see --amp-dtype)')
+    parser.add_argument(
+        '--amp-dtype',
+        choices=AMP_DTYPES,
+        default=None,
+        help='the autocast dtype of --amp (sets optim_wrapper.dtype): '
+        'float16 (the default, unless the config sets optim_wrapper.dtype; '
+        'needs a CUDA, NPU, MLU or MUSA device) or bfloat16 (GPUs that '
+        'support it, and the CPU, where it runs without loss scaling)')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -96,6 +112,9 @@ def parse_args(argv=None):
     # --local_rank (older); torchrun sets LOCAL_RANK in the environment.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if args.amp_dtype is not None and not args.amp:
+        parser.error(f'--amp-dtype {args.amp_dtype} only applies with '
+                     '--amp; add --amp to train in mixed precision')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -153,6 +172,10 @@ def merge_args(cfg, args):
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if args.amp_dtype is not None:
+            cfg.optim_wrapper.dtype = args.amp_dtype
+        elif cfg.optim_wrapper.get('dtype', None) is None:
+            cfg.optim_wrapper.dtype = AMP_DTYPES[0]
 
     if args.resume == 'auto':
         cfg.resume = True
@@ -174,6 +197,29 @@ def merge_args(cfg, args):
         check_cfg_options(cfg, options)
         cfg.merge_from_dict(options)
     return cfg
+
+
+def check_amp(cfg, args):
+    """Refuse ``--amp`` in a dtype that this machine cannot autocast to.
+
+    Args:
+        cfg (Config): The merged config.
+        args (argparse.Namespace): The parsed command line.
+
+    Raises:
+        ConfigError: ``--amp`` in float16 without a CUDA (or NPU/MLU/MUSA)
+            device.
+    """
+    from mmprompt.errors import ConfigError
+    if not args.amp or amp_device_available():
+        return
+    dtype = str(cfg.optim_wrapper.get('dtype')).replace('torch.', '')
+    if dtype != 'bfloat16':
+        raise ConfigError(
+            f'--amp in {dtype} needs a CUDA (or NPU/MLU/MUSA) device, and '
+            'none is available; on the CPU mixed precision works in '
+            'bfloat16 only. Pass --amp --amp-dtype bfloat16, or train '
+            'without --amp.')
 
 
 def check_run(cfg, args):
@@ -244,16 +290,11 @@ def train(args):
     from mmprompt.cli import (check_resumable, explain_errors, load_config,
                               lock_work_dir)
     from mmprompt.engine import close_process_group
-    from mmprompt.errors import ConfigError
     from mmprompt.registry import RUNNERS
 
-    if args.amp and not amp_device_available():
-        raise ConfigError(
-            '--amp needs a CUDA (or NPU/MLU/MUSA) device, and none is '
-            'available; mmengine\'s AmpOptimWrapper does not support the '
-            'CPU. Train without --amp.')
     cfg = load_config(args.config)
     cfg = merge_args(cfg, args)
+    check_amp(cfg, args)
     check_run(cfg, args)
 
     with lock_work_dir(cfg.work_dir, args.launcher):

@@ -13,12 +13,21 @@ default_hooks = dict(
     # Records the method and config in each checkpoint, and refuses to load
     # a checkpoint that lacks this model's trained weights or holds others.
     checkpoint_check=dict(type='CheckpointCheckHook'),
+    # The test / val sets' features of a frozen, unprompted image encoder
+    # are computed once and read from ~/.cache/mmprompt/features (or
+    # $MMPROMPT_FEATURE_STORE) by every later run: identical metrics, no
+    # image decoded. train_views='exact' stores the training views too
+    # (identical prompts); train_views=10 encodes 10 views per image once
+    # (fast, approximate). No effect on models with visual prompts.
+    feature_store=dict(
+        type='FeatureStoreHook', test=True, val=True, train_views=None),
 )
 
 custom_hooks = [
     # Binds each dataset's class names (and template) to the prompt head.
     dict(type='SetClassNamesHook'),
-    # Per-epoch augmentation seeds: exact --resume, fresh crops every epoch.
+    # Reseeds the global generators per (seed, epoch, rank): exact --resume.
+    # The training views themselves are seeded per sample (ViewSampler).
     dict(type='EpochSeedHook'),
 ]
 

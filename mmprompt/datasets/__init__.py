@@ -10,11 +10,12 @@ from .imagenet import (CoOpImageNet, CoOpImageNetA, CoOpImageNetR,
 from .procedural import (COLOURS, PROCEDURAL_CLASSES, SCALES, STYLES,
                          CoOpProceduralDTD, make_procedural_dataset,
                          render_texture)
-from .samplers import EpisodicBatchSampler
+from .samplers import EpisodicBatchSampler, ViewSampler
 from .synthetic import CoOpSynthetic, make_synthetic_coop_dataset
 from .templates import (COOP_TEMPLATES, IMAGENET_TEMPLATES,
                         IMAGENET_TEMPLATES_SELECT, get_templates)
 from .transforms import LoadCoOpImage  # noqa: F401
+from .views import ViewIndex, seeded_view, view_seed
 
 __all__ = [
     'CoOpDataset', 'CoOpDTD', 'CoOpCaltech101', 'CoOpEuroSAT',
@@ -26,5 +27,6 @@ __all__ = [
     'make_synthetic_coop_dataset', 'COOP_TEMPLATES', 'IMAGENET_TEMPLATES',
     'IMAGENET_TEMPLATES_SELECT', 'get_templates', 'CoOpProceduralDTD',
     'PROCEDURAL_CLASSES', 'STYLES', 'COLOURS', 'SCALES', 'render_texture',
-    'make_procedural_dataset', 'EpisodicBatchSampler'
+    'make_procedural_dataset', 'EpisodicBatchSampler', 'ViewSampler',
+    'ViewIndex', 'view_seed', 'seeded_view'
 ]

@@ -26,8 +26,8 @@ import random
 import shutil
 import uuid
 from collections import Counter, defaultdict
-from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
-                    TypeVar)
+from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, TypeVar)
 
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import print_log
@@ -36,6 +36,7 @@ from mmpretrain.datasets import BaseDataset
 from mmprompt.errors import ConfigError, DataError, PathNotFoundError
 from mmprompt.registry import DATASETS
 from .templates import COOP_TEMPLATES
+from .views import ViewIndex, seeded_view
 
 Item = TypeVar('Item', bound=Sequence)
 
@@ -383,6 +384,12 @@ class CoOpDataset(BaseDataset):
     labels with one class name is a :class:`~mmprompt.errors.DataError`
     naming the entries, and so is an empty requested split.
 
+    Indexed with a :class:`~mmprompt.datasets.views.ViewIndex` (the train
+    samplers ``ViewSampler`` and ``EpisodicBatchSampler`` yield them), the
+    dataset runs its pipeline under that view's seed (see
+    :meth:`prepare_data`): the augmentation of a sample is a function of
+    ``(seed, epoch, index, repeat)``, whatever the rank or worker.
+
     Metainfo:
 
     - ``classes`` (tuple[str]): names of the selected classes, index = label.
@@ -659,6 +666,31 @@ class CoOpDataset(BaseDataset):
         if self.check_images and self._is_local:
             self._check_images_exist(data_list)
         return data_list
+
+    def prepare_data(self, idx: int) -> Any:
+        """The data info of ``idx`` processed by the pipeline.
+
+        A :class:`~mmprompt.datasets.views.ViewIndex` (from
+        :class:`~mmprompt.datasets.samplers.ViewSampler` or
+        :class:`~mmprompt.datasets.samplers.EpisodicBatchSampler`) runs the
+        pipeline under :func:`~mmprompt.datasets.views.seeded_view` of its
+        ``view_seed``, so a random augmentation depends on ``(seed, epoch,
+        index, repeat)`` only (not on the process, the worker or earlier
+        draws); the caller's random streams are left as they were. A plain
+        ``int`` draws from the global generators, as mmengine does.
+
+        Args:
+            idx (int | ViewIndex): The index of the sample.
+
+        Returns:
+            Any: The pipeline's output; its ``sample_idx`` is a plain
+            ``int``.
+        """
+        if not isinstance(idx, ViewIndex):
+            return super().prepare_data(idx)
+        data_info = self.get_data_info(int(idx))
+        with seeded_view(idx.view_seed):
+            return self.pipeline(data_info)
 
     def extra_repr(self) -> List[str]:
         """The extra repr information of the dataset."""

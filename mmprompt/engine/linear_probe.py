@@ -14,11 +14,11 @@ and tested by ``tools/test.py`` like every other method.
 """
 import json
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.dist import broadcast, collect_results, get_rank
+from mmengine.dist import all_gather_object, broadcast, get_dist_info, get_rank
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
@@ -114,35 +114,49 @@ def extract_features(model, dataloader) -> Tuple[np.ndarray, np.ndarray]:
     """Features (``head.pre_logits`` of the frozen backbone) and labels of a
     whole dataset, in dataset order, gathered from every rank.
 
+    The features come from the feature store
+    (:func:`~mmprompt.engine.feature_store.stored_features`): every rank
+    encodes its own batches of ``dataloader`` once, and later runs with the
+    same encoder, images, pipeline and batches read them.
+
     Args:
         model (ImageClassifier): The model (not wrapped).
-        dataloader (DataLoader): Any sampler; samples need ``sample_idx``.
+        dataloader (DataLoader): Any sampler that visits every sample.
 
     Returns:
-        tuple: ``(features (N, D) float32, labels (N, ) int64)``.
+        tuple: ``(features (N, D) float32, labels (N, ) int64)``, on every
+        rank.
+
+    Raises:
+        RuntimeError: The sampler does not visit every sample.
     """
-    was_training = model.training
-    model.eval()
-    rows: List[tuple] = []
-    for batch in dataloader:
-        data = model.data_preprocessor(batch, False)
-        feats = model.head.pre_logits(model.extract_feat(data['inputs']))
-        feats = feats.float().cpu().numpy()
-        for sample, feat in zip(data['data_samples'], feats):
-            rows.append((int(sample.sample_idx), int(sample.gt_label), feat))
-    model.train(was_training)
-    size = len(dataloader.dataset)
-    rows = collect_results(rows, size, device='cpu')
-    if rows is None:  # not rank 0
-        return None
-    by_index = {index: (label, feat) for index, label, feat in rows}
-    if sorted(by_index) != list(range(size)):
+    from mmprompt.engine.feature_store import sample_labels, stored_features
+    dataset = dataloader.dataset
+    mine = [[int(i) for i in batch] for batch in dataloader.batch_sampler]
+    batches = all_gather_object(mine) if get_dist_info()[1] > 1 else [mine]
+    feats = stored_features(
+        model,
+        dataset,
+        batches,
+        collate_fn=dataloader.collate_fn,
+        num_workers=dataloader.num_workers,
+        worker_init_fn=dataloader.worker_init_fn,
+        what=f'linear-probe features of {type(dataset).__name__}')
+    device = next(model.head.parameters()).device
+    feats = model.head.pre_logits((feats.to(device), )).float().cpu()
+    order = [i for rank in batches for batch in rank for i in batch]
+    size = len(dataset)
+    first = {}
+    for row, index in enumerate(order):
+        first.setdefault(index, row)  # padded samplers repeat some
+    if sorted(first) != list(range(size)):
         raise RuntimeError(
-            f'Feature extraction saw {len(by_index)} of the {size} samples '
+            f'Feature extraction saw {len(first)} of the {size} samples '
             'of the dataset; use a sampler that visits every sample (e.g. '
-            'DefaultSampler) and keep sample_idx in PackInputs.')
-    labels = np.array([by_index[i][0] for i in range(size)], dtype=np.int64)
-    return np.stack([by_index[i][1] for i in range(size)]), labels
+            'DefaultSampler).')
+    rows = torch.tensor([first[i] for i in range(size)])
+    labels = np.array(sample_labels(dataset, range(size)), dtype=np.int64)
+    return feats[rows].numpy(), labels
 
 
 @LOOPS.register_module()

@@ -1,6 +1,5 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """Class prototypes (DAPT) and the hook that computes and caches them."""
-import os.path as osp
 from unittest.mock import MagicMock, patch
 
 import numpy as np
@@ -13,6 +12,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
 from mmprompt.datasets import make_synthetic_coop_dataset
+from mmprompt.datasets.views import ViewIndex
 from mmprompt.engine import class_prototypes, seeded_global_rngs
 from mmprompt.models import TINY_MODEL
 from mmprompt.registry import DATASETS, HOOKS, MODELS
@@ -99,21 +99,32 @@ def test_seeded_global_rngs_restores_the_run_streams():
     assert (np.random.rand(), torch.rand(1)) == expected
 
 
-def test_hook_computes_sets_caches_and_reuses(model, dataset, tmp_path):
+def test_hook_computes_sets_stores_and_reuses(model, dataset, tmp_path):
+    from mmprompt.engine.feature_store import FeatureStore
+    store = FeatureStore.get_instance('prototype-test', root=str(tmp_path))
     runner = _runner(model, dataset, tmp_path)
-    hook = HOOKS.build(dict(type='ClassPrototypeHook'))
+    hook = HOOKS.build(dict(type='ClassPrototypeHook', batch_size=5))
     hook.before_train(runner)
     protos = model.head.prototypes.clone()
     assert protos.shape == (4, 64)
-    cache = osp.join(str(tmp_path), 'class_prototypes.pth')
-    assert torch.equal(torch.load(cache)['prototypes'], protos)
-    # Same key: loaded from the cache, not recomputed.
+    assert store.stats == dict(hits=0, misses=1, written=1)
+    # View 0 of every image through the plain tower, by hand.
+    with torch.no_grad():
+        batch = pseudo_collate(
+            [dataset[ViewIndex(i, 1, 0)] for i in range(len(dataset))])
+        data = model.data_preprocessor(batch, False)
+        feats = F.normalize(model.backbone.visual(data['inputs']), dim=-1)
+    labels = torch.tensor([int(s.gt_label) for s in data['data_samples']])
+    expected = torch.stack([feats[labels == c].mean(0) for c in range(4)])
+    torch.testing.assert_close(protos, expected, rtol=0, atol=1e-6)
+    # Same key: read from the store, no image decoded.
     model.head.set_prototypes(torch.zeros(4, 64))
-    with patch('mmprompt.engine.hooks.class_prototypes.class_prototypes',
-               side_effect=AssertionError('recomputed')):
+    with patch.object(type(dataset), 'prepare_data',
+                      side_effect=AssertionError('decoded')):
         hook.before_train(runner)
     assert torch.equal(model.head.prototypes, protos)
-    # Another seed: another key, recomputed, and deterministic.
+    assert store.stats['hits'] == 1
+    # Another seed: other views, recomputed, and deterministic.
     hook.before_train(_runner(model, dataset, tmp_path, seed=2))
     assert not torch.equal(model.head.prototypes, protos)
     hook.before_train(_runner(model, dataset, tmp_path / 'other'))

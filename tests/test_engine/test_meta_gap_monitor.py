@@ -151,6 +151,7 @@ class _Identity(nn.Module):
         super().__init__()
         self.head = head
         self.batches = []
+        self.backbone = lambda inputs: (inputs, )  # the frozen tower
 
     def data_preprocessor(self, batch, training):
         assert training is False

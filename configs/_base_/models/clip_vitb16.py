@@ -8,7 +8,9 @@ clip_kwargs = dict(force_quick_gelu=True)
 model = dict(
     type='ImageClassifier',
     data_preprocessor=dict(
-        type='ClsDataPreprocessor',
+        # mmpretrain's ClsDataPreprocessor that also passes the features
+        # the feature store serves in place of images.
+        type='CLIPDataPreprocessor',
         # CLIP's mean / std in 0-255 RGB.
         mean=[122.770938, 116.7460125, 104.09373615],
         std=[68.5005327, 66.6321579, 70.32316305],

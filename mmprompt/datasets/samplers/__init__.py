@@ -1,4 +1,5 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 from .episodic import EpisodicBatchSampler
+from .view_sampler import ViewSampler
 
-__all__ = ['EpisodicBatchSampler']
+__all__ = ['EpisodicBatchSampler', 'ViewSampler']

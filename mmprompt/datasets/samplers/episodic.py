@@ -1,6 +1,6 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """Episodic (N-way, K-shot support + Q query) batches for meta-training."""
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Dict, Iterator, List, Optional
 
 import numpy as np
@@ -9,6 +9,7 @@ from torch.utils.data import Sampler
 
 from mmprompt.errors import ConfigError
 from mmprompt.registry import DATA_SAMPLERS
+from ..views import ViewIndex
 
 
 def _labels_of(dataset) -> List[int]:
@@ -59,21 +60,29 @@ class EpisodicBatchSampler(Sampler):
 
     Randomness: the tasks of an epoch come from
     ``np.random.default_rng([seed, epoch])`` where ``seed`` and ``epoch`` are
-    those of the wrapped ``sampler`` (mmengine's ``DefaultSampler`` gets
-    ``randomness.seed``, and ``DistSamplerSeedHook`` sets its epoch before
-    every epoch), so a run resumed at an epoch replays the uninterrupted
-    run's tasks. Every iteration draws ``world_size * batch_size`` tasks
-    from that stream and rank ``r`` takes tasks ``r * batch_size`` to
-    ``(r + 1) * batch_size - 1``: ranks get different tasks, and the tasks of
-    a rank do not depend on how fast the others run. The wrapped sampler's
-    own order is not used.
+    those of the wrapped ``sampler`` (:class:`ViewSampler`, like mmengine's
+    ``DefaultSampler``, gets ``randomness.seed``, and ``DistSamplerSeedHook``
+    sets its epoch before every epoch), so a run resumed at an epoch
+    replays the uninterrupted run's tasks. Every iteration draws
+    ``world_size * batch_size`` tasks from that stream and rank ``r`` takes
+    tasks ``r * batch_size`` to ``(r + 1) * batch_size - 1``: ranks get
+    different tasks, and the tasks of a rank do not depend on how fast the
+    others run. The wrapped sampler's own order is not used.
+
+    Views: every index is a :class:`~mmprompt.datasets.views.ViewIndex` of
+    ``(index, seed, epoch, repeat)`` where ``repeat`` counts the earlier
+    draws of that image in this epoch's global task stream (the tasks of
+    every rank, every iteration so far, in task order). A CoOp dataset runs
+    its pipeline under that view's seed, so an image drawn twice gets two
+    different crops, and the views of an epoch are the same for any world
+    size at the same global number of tasks (``world_size * batch_size``).
 
     mmengine builds it from the train dataloader config; ``batch_size`` is
     the dataloader's (tasks per meta-batch and GPU)::
 
         train_dataloader = dict(
             batch_size=4,
-            sampler=dict(type='DefaultSampler', shuffle=True),
+            sampler=dict(type='ViewSampler', shuffle=True),
             batch_sampler=dict(
                 type='EpisodicBatchSampler', num_ways=5, num_support=2,
                 num_query=None, iters_per_epoch=10),
@@ -122,7 +131,7 @@ class EpisodicBatchSampler(Sampler):
             raise TypeError(
                 'EpisodicBatchSampler reads the dataset from the '
                 f'dataloader\'s sampler, but {type(sampler).__name__} has no '
-                "`dataset`; use sampler=dict(type='DefaultSampler').")
+                "`dataset`; use sampler=dict(type='ViewSampler').")
         self.sampler = sampler
         self.batch_size = batch_size
         self.num_ways = num_ways
@@ -198,13 +207,18 @@ class EpisodicBatchSampler(Sampler):
             indices.extend(images[i] for i in order)
         return indices
 
-    def __iter__(self) -> Iterator[List[int]]:
-        rng = np.random.default_rng([self.seed, self.epoch])
+    def __iter__(self) -> Iterator[List[ViewIndex]]:
+        seed, epoch = self.seed, self.epoch
+        rng = np.random.default_rng([seed, epoch])
+        seen: Counter = Counter()  # draws so far in the global task stream
         for _ in range(self.iters_per_epoch):
-            tasks = [
-                self._draw_task(rng)
-                for _ in range(self.world_size * self.batch_size)
-            ]
+            tasks = []
+            for _ in range(self.world_size * self.batch_size):
+                task = []
+                for index in self._draw_task(rng):
+                    task.append(ViewIndex(index, seed, epoch, seen[index]))
+                    seen[index] += 1
+                tasks.append(task)
             mine = tasks[self.rank * self.batch_size:(self.rank + 1) *
                          self.batch_size]
             yield [index for task in mine for index in task]

@@ -1,5 +1,5 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
-"""Reseed the random number generators of data augmentation every epoch."""
+"""Reseed the global random number generators every epoch (per rank)."""
 import functools
 import logging
 import random
@@ -38,7 +38,21 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 @HOOKS.register_module()
 class EpochSeedHook(Hook):
-    """Seed data augmentation per (seed, epoch, rank).
+    """Reseed the global random generators per (seed, epoch, rank).
+
+    Per-sample training views no longer depend on this hook: the train
+    samplers of the configs (:class:`~mmprompt.datasets.ViewSampler`, and
+    :class:`~mmprompt.datasets.EpisodicBatchSampler` for meta-training)
+    yield :class:`~mmprompt.datasets.ViewIndex`es, and a CoOp dataset runs
+    its pipeline under the seed of ``(seed, epoch, index, repeat)``, the
+    same on any rank, worker or world size. What the hook still seeds is
+    everything that draws from the global ``random`` / NumPy / torch
+    generators outside such a view: the augmentations of a dataset indexed
+    with plain ints (a config that keeps mmengine's ``DefaultSampler``, a
+    dataset without the view override), the base seed of the dataloader's
+    workers, and any model- or hook-side draw in training (dropout,
+    ``before_train_epoch`` hooks that sample). Its behaviour is unchanged;
+    for those draws the points below hold.
 
     mmengine seeds ``random``, ``numpy`` and ``torch`` once, when the runner
     is built (``Runner.set_randomness``), and builds the train dataloader

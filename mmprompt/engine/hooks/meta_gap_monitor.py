@@ -5,12 +5,12 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.dataset import pseudo_collate
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmprompt.engine.feature_store import sample_labels, stored_features
 from mmprompt.errors import ConfigError
 from mmprompt.registry import DATASETS, HOOKS
 
@@ -36,8 +36,9 @@ class MetaGapMonitorHook(Hook):
     The prototypes fuse each class's text feature with ``num_support``
     images of that class drawn once (seed ``support_seed``) from the
     training shots, passed through the test pipeline. The frozen image
-    encoder makes the image features constant, so they are computed once and
-    cached: a measurement costs one text-encoder pass and the fusion.
+    encoder makes the image features constant: they come from the feature
+    store (computed once, shared with later runs) and are kept in memory, so
+    a measurement costs one text-encoder pass and the fusion.
 
     By default the data comes from the runner's config: the test (or else
     val) dataset with ``subsample='base'``, and the train dataset with the
@@ -126,17 +127,23 @@ class MetaGapMonitorHook(Hook):
 
     def _extract(self, model, dataset,
                  indices: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Image features ``(M, D)`` and labels ``(M, )`` of some samples."""
-        feats, labels = [], []
-        for start in range(0, len(indices), self.batch_size):
-            batch = pseudo_collate(
-                [dataset[i] for i in indices[start:start + self.batch_size]])
-            data = model.data_preprocessor(batch, False)
-            feats.append(model.head.pre_logits(
-                model.extract_feat(data['inputs'])))
-            labels.extend(
-                int(sample.gt_label) for sample in data['data_samples'])
-        return torch.cat(feats), torch.tensor(labels, device=feats[0].device)
+        """Image features ``(M, D)`` and labels ``(M, )`` of some samples,
+        from the feature store (test pipeline: deterministic)."""
+        indices = [int(i) for i in indices]
+        batches = [
+            indices[i:i + self.batch_size]
+            for i in range(0, len(indices), self.batch_size)
+        ]
+        feats = stored_features(
+            model,
+            dataset,
+            [batches],
+            what=f'meta-gap features of {type(dataset).__name__}',
+            local=True)
+        device = next(model.head.parameters()).device
+        feats = model.head.pre_logits((feats.to(device), ))
+        labels = sample_labels(dataset, indices)
+        return feats, torch.tensor(labels, device=device)
 
     def _features(self, runner) -> Tuple[torch.Tensor, ...]:
         """Cached (eval features, eval labels, support features)."""

@@ -37,6 +37,7 @@ from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
@@ -700,7 +701,19 @@ def _run_blocks(transformer: nn.Module,
 
     ``inject(i, x)`` may edit the batch-first tokens before block ``i >= 1``
     (deep prompts). Without it this is ``transformer(x, attn_mask)``.
+
+    With ``transformer.grad_checkpointing`` (open_clip's
+    ``set_grad_checkpointing``) each block runs, like in open_clip's
+    ``Transformer.forward``, as ``checkpoint(block, x, None, None, attn_mask,
+    use_reentrant=False)``: its activations are recomputed in the backward
+    pass instead of kept. The injections stay outside the checkpoints. When
+    no gradient is recorded (``torch.no_grad``) or when scripting, the
+    blocks run plainly (nothing would be saved anyway); the outputs are the
+    same either way.
     """
+    checkpointing = (
+        getattr(transformer, 'grad_checkpointing', False)
+        and torch.is_grad_enabled() and not torch.jit.is_scripting())
     seq_first = not transformer.batch_first
     if seq_first:
         x = x.transpose(0, 1)
@@ -708,7 +721,16 @@ def _run_blocks(transformer: nn.Module,
         if i and inject is not None:
             x = inject(i, x.transpose(0, 1)).transpose(
                 0, 1) if seq_first else inject(i, x)
-        x = block(x, attn_mask=attn_mask)
+        if not checkpointing:
+            x = block(x, attn_mask=attn_mask)
+        elif isinstance(block, open_clip.transformer.ResidualAttentionBlock):
+            # Positional (q_x, k_x, v_x, attn_mask), as open_clip passes
+            # them (checkpoint forwards no keyword arguments, pytorch#79887).
+            x = torch.utils.checkpoint.checkpoint(
+                block, x, None, None, attn_mask, use_reentrant=False)
+        else:  # CustomResidualAttentionBlock.forward(x, attn_mask)
+            x = torch.utils.checkpoint.checkpoint(
+                block, x, attn_mask, use_reentrant=False)
     return x.transpose(0, 1) if seq_first else x
 
 
@@ -791,6 +813,12 @@ class OpenCLIPImageEncoder(FrozenCLIPTower):
         frozen (bool): Freeze the tower. Defaults to True.
         model_kwargs (dict, optional): Extra ``open_clip.create_model``
             arguments. Defaults to None.
+        grad_checkpointing (bool): Recompute the activations of each
+            residual block in the backward pass instead of keeping them
+            (open_clip's ``set_grad_checkpointing``): less memory for
+            gradients through the tower (deep visual prompts), about one
+            more forward pass of time; the same outputs and gradients.
+            Defaults to False.
         init_cfg (dict, optional): Unused. Defaults to None.
 
     Shapes:
@@ -804,12 +832,15 @@ class OpenCLIPImageEncoder(FrozenCLIPTower):
                  cache_dir: Optional[str] = None,
                  frozen: bool = True,
                  model_kwargs: Optional[dict] = None,
+                 grad_checkpointing: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(frozen=frozen, init_cfg=init_cfg)
         clip = build_open_clip(model_name, pretrained, cache_dir,
                                **(model_kwargs or {}))
         self.model_name = model_name
         self.visual = clip.visual
+        if grad_checkpointing:
+            self.visual.set_grad_checkpointing(True)
         self.embed_dim = clip.visual.output_dim
         self.is_vit = isinstance(self.visual,
                                  open_clip.transformer.VisionTransformer)
@@ -907,7 +938,25 @@ class OpenCLIPImageEncoder(FrozenCLIPTower):
             self,
             x: torch.Tensor,
             prompts: Optional[VisualPrompts] = None) -> Tuple[torch.Tensor]:
-        """Images (and optional visual prompts) -> ``(features, )``."""
+        """Images (and optional visual prompts) -> ``(features, )``.
+
+        ``(B, embed_dim)`` inputs are image features this tower computed
+        before (served by the feature store, see
+        :mod:`mmprompt.engine.feature_store`) and are returned unchanged;
+        they cannot take visual prompts.
+        """
+        if x.dim() == 2:
+            if prompts is not None:
+                raise ConfigError(
+                    'OpenCLIPImageEncoder got stored image features, which '
+                    'cannot take visual prompts; turn the feature store off '
+                    "for this model (default_hooks.feature_store.test=False).")
+            if x.shape[1] != self.embed_dim:
+                raise ConfigError(
+                    f'OpenCLIPImageEncoder got 2-d inputs of width '
+                    f'{x.shape[1]}, but stored features of '
+                    f'{self.model_name!r} have width {self.embed_dim}.')
+            return (x, )
         if prompts is not None:
             self._check_prompts(prompts)
         elif not self.is_vit:
@@ -936,6 +985,12 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
             True.
         model_kwargs (dict, optional): Extra ``open_clip.create_model``
             arguments. Defaults to None.
+        grad_checkpointing (bool): Recompute the activations of each
+            residual block in the backward pass instead of keeping them
+            (open_clip's ``set_grad_checkpointing``): much less memory for
+            prompt learners whose gradients flow through the tower (CoOp,
+            ...), about one more forward pass of time; the same features
+            and gradients. Defaults to False.
         init_cfg (dict, optional): Unused. Defaults to None.
 
     Shapes:
@@ -952,6 +1007,7 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
                  frozen: bool = True,
                  truncate: bool = True,
                  model_kwargs: Optional[dict] = None,
+                 grad_checkpointing: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(frozen=frozen, init_cfg=init_cfg)
         clip = build_open_clip(model_name, pretrained, cache_dir,
@@ -975,6 +1031,7 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
         self.token_embedding = text.token_embedding
         self.positional_embedding = text.positional_embedding
         self.transformer = text.transformer
+        self.transformer.grad_checkpointing = grad_checkpointing
         self.ln_final = text.ln_final
         self.text_projection = text.text_projection
         self.register_buffer('attn_mask', text.attn_mask, persistent=False)

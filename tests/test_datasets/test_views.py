@@ -12,6 +12,8 @@ import torch
 from mmengine.dataset import DefaultSampler, pseudo_collate
 from mmengine.hooks import DistSamplerSeedHook
 from mmengine.runner import Runner
+# A sibling test module (pytest puts this folder on sys.path).
+from test_episodic_sampler import LabelledDataset
 from torch.utils.data import DataLoader
 
 from mmprompt.datasets import (CoOpSynthetic, EpisodicBatchSampler, ViewIndex,
@@ -245,19 +247,8 @@ def test_dataloader_workers_give_the_same_views(data_root):
 # ---------------------------------------------------------------------------
 # EpisodicBatchSampler
 # ---------------------------------------------------------------------------
-class _Labels:
-    """Just labels: ``per_class[c]`` samples of class c, class-major."""
-
-    def __init__(self, per_class):
-        self.labels = [c for c, n in enumerate(per_class) for _ in range(n)]
-        self.metainfo = dict(
-            classes=tuple(f'class{c}' for c in range(len(per_class))))
-
-    def __len__(self):
-        return len(self.labels)
-
-    def get_gt_labels(self):
-        return np.array(self.labels)
+# The labels-only dataset of the episodic sampler's tests.
+_Labels = LabelledDataset
 
 
 def _episodic(rank, world_size, batch_size, seed=3, epoch=2):

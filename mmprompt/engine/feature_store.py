@@ -26,7 +26,9 @@ computes such features in one place and keeps them on disk:
   (under DDP every rank encodes its own batches, the features are gathered
   and rank 0 writes).
 * :class:`StoredFeatureDataset` serves stored features to a dataloader in
-  place of decoded images, so cached images are not read at all.
+  place of decoded images, so cached images are not read at all;
+  :class:`FrozenTargetDataset` serves them beside the decoded images, as
+  the frozen target of a model whose tower is prompted (PromptSRC).
 
 :class:`~mmprompt.engine.hooks.FeatureStoreHook` uses them for the test,
 validation and (opt-in) training passes of the runner's loops.
@@ -36,6 +38,7 @@ import json
 import logging
 import os
 import os.path as osp
+import re
 import sys
 import tempfile
 import time
@@ -59,6 +62,9 @@ STORE_ENV = 'MMPROMPT_FEATURE_STORE'
 DEFAULT_ROOT = osp.join('~', '.cache', 'mmprompt', 'features')
 #: Version of the entry format (part of every key).
 FORMAT_VERSION = 1
+#: A file of the store: ``<key[:2]>/<key>.npy|json``, or a temporary one.
+_ENTRY_FILE = re.compile(
+    r'^[0-9a-f]{2}/([0-9a-f]{64})\.(npy|json)(\.[0-9a-f]{32}\.tmp)?$')
 #: numpy has no bfloat16: such features are stored as their uint16 bits.
 _BITS_DTYPES = {'bfloat16': torch.bfloat16}
 
@@ -70,6 +76,32 @@ def _digest(payload: Any) -> str:
 
 def _unwrap(model):
     return getattr(model, 'module', model)
+
+
+def _tower_reason(model) -> Optional[str]:
+    """Why ``model`` has no frozen ``OpenCLIPImageEncoder`` without a neck
+    and a preprocessor without batch augmentations, or None."""
+    from mmprompt.models.clip import OpenCLIPImageEncoder
+    backbone = getattr(model, 'backbone', None)
+    if not isinstance(backbone, OpenCLIPImageEncoder):
+        return (f'the backbone is a {type(backbone).__name__}, not an '
+                'OpenCLIPImageEncoder')
+    if not backbone.frozen:
+        return 'the image encoder trains (frozen=False)'
+    if getattr(model, 'with_neck', False):
+        return 'the model has a neck'
+    if getattr(model.data_preprocessor, 'batch_augments', None) is not None:
+        return 'the data preprocessor has batch augmentations'
+    return None
+
+
+def _own_methods_reason(model, methods, owners) -> Optional[str]:
+    for method in methods:
+        owner = next((klass for klass in type(model).__mro__
+                      if method in vars(klass)), None)
+        if owner not in owners:
+            return f'{owner.__name__}.{method} is not {owners[0].__name__}\'s'
+    return None
 
 
 def frozen_tower_reason(model) -> Optional[str]:
@@ -92,16 +124,10 @@ def frozen_tower_reason(model) -> Optional[str]:
     from mmpretrain.models.classifiers import ImageClassifier
 
     from mmprompt.models.classifiers import VLPromptClassifier
-    from mmprompt.models.clip import OpenCLIPImageEncoder
     model = _unwrap(model)
-    backbone = getattr(model, 'backbone', None)
-    if not isinstance(backbone, OpenCLIPImageEncoder):
-        return (f'the backbone is a {type(backbone).__name__}, not an '
-                'OpenCLIPImageEncoder')
-    if not backbone.frozen:
-        return 'the image encoder trains (frozen=False)'
-    if getattr(model, 'with_neck', False):
-        return 'the model has a neck'
+    reason = _tower_reason(model)
+    if reason is not None:
+        return reason
     if isinstance(model, VLPromptClassifier):
         learner = model.head.prompt_learner
         if learner.visual_prompts() is not None:
@@ -110,18 +136,42 @@ def frozen_tower_reason(model) -> Optional[str]:
             return 'the loss also needs frozen features of the same view'
     elif not isinstance(model, ImageClassifier):
         return f'{type(model).__name__} is not an ImageClassifier'
-    for method in ('extract_feat', 'loss', 'predict'):
-        owner = next((klass for klass in type(model).__mro__
-                      if method in vars(klass)), None)
-        if owner not in (ImageClassifier, VLPromptClassifier):
-            return f'{owner.__name__}.{method} is not ImageClassifier\'s'
-    preprocessor = model.data_preprocessor
-    if not getattr(preprocessor, 'accepts_features', False):
-        return (f'the data preprocessor {type(preprocessor).__name__} cannot '
-                "pass stored features (use type='CLIPDataPreprocessor')")
-    if getattr(preprocessor, 'batch_augments', None) is not None:
-        return 'the data preprocessor has batch augmentations'
+    reason = _own_methods_reason(model, ('extract_feat', 'loss', 'predict'),
+                                 (ImageClassifier, VLPromptClassifier))
+    if reason is not None:
+        return reason
+    preprocessor = type(model.data_preprocessor).__name__
+    if not getattr(model.data_preprocessor, 'accepts_features', False):
+        return (f'the data preprocessor {preprocessor} cannot pass stored '
+                "features (use type='CLIPDataPreprocessor')")
     return None
+
+
+def frozen_target_reason(model) -> Optional[str]:
+    """Why the frozen image features ``model``'s loss needs cannot come from
+    the store, or None.
+
+    ``VLPromptClassifier(frozen_feats_in_loss=True)`` (PromptSRC) trains
+    on decoded images (its tower is prompted) and also encodes the same
+    batch with the frozen, unprompted tower as a target. When that tower
+    is a frozen ``OpenCLIPImageEncoder`` without a neck and the
+    preprocessor has no batch augmentations, those target features are the
+    exact training views of the batch, which the store can serve (the
+    sample's ``frozen_feat``) in place of the second forward pass.
+
+    Args:
+        model (nn.Module): The model (wrapped or not).
+
+    Returns:
+        str | None: None if eligible, else the reason in a few words.
+    """
+    from mmprompt.models.classifiers import VLPromptClassifier
+    model = _unwrap(model)
+    if not (isinstance(model, VLPromptClassifier)
+            and model.frozen_feats_in_loss):
+        return 'the loss needs no frozen image features'
+    return _tower_reason(model) or _own_methods_reason(
+        model, ('loss', ), (VLPromptClassifier, ))
 
 
 def tensor_digest(module: torch.nn.Module) -> str:
@@ -471,6 +521,10 @@ class FeatureStore(ManagerMixin):
             raise self._corrupt(
                 npy, f'holds an array of shape {array.shape}, but its '
                 f'description says {shape}')
+        try:
+            os.utime(meta)  # last used: what `feature_store.py clean` reads
+        except OSError:
+            pass  # a read-only store
         return _as_tensor(array, dtype)
 
     def save(self, key: str, feats: torch.Tensor, info: dict) -> bool:
@@ -498,6 +552,78 @@ class FeatureStore(ManagerMixin):
                     os.remove(tmp)
         self.stats['written'] += 1
         return True
+
+    def entries(self) -> dict:
+        """What the store folder holds, without reading any features.
+
+        Returns:
+            dict: ``entries``, a list of ``dict(key, what, bytes,
+            last_used)`` for every complete entry (``last_used``: the
+            ``.json``'s mtime, which a hit refreshes); ``partial``, the paths
+            of unfinished writes (temporary files, a ``.npy`` without its
+            ``.json``) with their mtimes; ``foreign``, files that are not
+            the store's (left alone by :meth:`clean`).
+        """
+        found = dict(entries=[], partial=[], foreign=[])
+        if not osp.isdir(self.root):
+            return found
+        for folder, _, files in os.walk(self.root):
+            for name in sorted(files):
+                path = osp.join(folder, name)
+                rel = osp.relpath(path, self.root)
+                rel = rel.replace(os.sep, '/')
+                match = _ENTRY_FILE.match(rel)
+                if match is None or rel[:2] != match.group(1)[:2]:
+                    found['foreign'].append(path)
+                    continue
+                key, ext, tmp = match.groups()
+                npy, meta = self.paths(key)
+                if tmp or (ext == 'npy' and not osp.isfile(meta)) or (
+                        ext == 'json' and not osp.isfile(npy)):
+                    found['partial'].append((path, osp.getmtime(path)))
+                elif ext == 'json':
+                    try:
+                        with open(meta) as file:
+                            what = json.load(file).get('what', '?')
+                    except (OSError, ValueError, AttributeError):
+                        what = '(unreadable description)'
+                    found['entries'].append(
+                        dict(key=key, what=what,
+                             bytes=osp.getsize(npy) + osp.getsize(meta),
+                             last_used=osp.getmtime(meta)))
+        return found
+
+    def clean(self, unused_days: Optional[float] = None,
+              dry_run: bool = False) -> List[str]:
+        """Delete entries (all, or those unused for ``unused_days`` days)
+        and unfinished writes older than an hour; never a foreign file.
+
+        A run that has an entry memory-mapped keeps reading it (the file
+        lives on until it is closed); a later run recomputes it.
+
+        Returns:
+            List[str]: The files deleted (or, with ``dry_run``, that would
+            be).
+        """
+        now = time.time()
+        found = self.entries()
+        doomed = [path for path, mtime in found['partial']
+                  if now - mtime > 3600]
+        for entry in found['entries']:
+            if unused_days is None or \
+                    now - entry['last_used'] > unused_days * 86400:
+                npy, meta = self.paths(entry['key'])
+                doomed += [meta, npy]  # the description first: a miss
+        if not dry_run:
+            for path in doomed:
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    pass  # another cleaner was first
+            for folder in sorted({osp.dirname(p) for p in doomed}):
+                if osp.isdir(folder) and not os.listdir(folder):
+                    os.rmdir(folder)
+        return doomed
 
     def summary(self) -> str:
         """One line: hits, misses and entries written so far."""
@@ -666,10 +792,42 @@ class StoredFeatureDataset(Dataset):
         return dict(inputs=feature, data_samples=sample)
 
 
+class FrozenTargetDataset(Dataset):
+    """Decode training images as usual, each with its stored frozen feature.
+
+    Position ``p`` gives ``dataset[indices[p]]`` (a ``ViewIndex`` keeps its
+    augmentation draw) with ``features[p]`` as the data sample's
+    ``frozen_feat``: what ``VLPromptClassifier(frozen_feats_in_loss=True)``
+    would compute with a second, unprompted pass of the tower.
+
+    Args:
+        dataset (BaseDataset): The training dataset.
+        features (torch.Tensor): ``(len(indices), D)`` features.
+        indices (Sequence[int]): The dataset index of each position.
+    """
+
+    def __init__(self, dataset, features: torch.Tensor,
+                 indices: Sequence[int]):
+        self.dataset = dataset
+        self.features = features
+        self.indices = list(indices)
+        self.metainfo = getattr(dataset, 'metainfo', None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # as StoredFeatureDataset
+
+    def __getitem__(self, position: int) -> dict:
+        data = self.dataset[self.indices[position]]
+        data['data_samples'].set_field(self.features[position].clone(),
+                                       'frozen_feat')
+        return data
+
+
 def feature_loader(loader: DataLoader, features: torch.Tensor,
                    batches: Sequence[Sequence[int]],
                    first_row: int = 0,
-                   rows: Optional[Sequence[int]] = None) -> DataLoader:
+                   rows: Optional[Sequence[int]] = None,
+                   images: bool = False) -> DataLoader:
     """A dataloader that yields ``batches`` as stored features.
 
     Args:
@@ -682,17 +840,31 @@ def feature_loader(loader: DataLoader, features: torch.Tensor,
             to 0.
         rows (Sequence[int], optional): The row of every sample of
             ``batches`` (flattened); overrides ``first_row``.
+        images (bool): Yield the decoded images too, with each feature as
+            the sample's ``frozen_feat`` (:class:`FrozenTargetDataset`,
+            with ``loader``'s workers). Defaults to False.
 
     Returns:
-        DataLoader: Same batches and length, no workers.
+        DataLoader: Same batches and length (no workers unless ``images``).
     """
-    indices = [int(i) for batch in batches for i in batch]
+    indices = [i for batch in batches for i in batch]
     if rows is None:
         rows = range(first_row, first_row + len(indices))
     positions, start = [], 0
     for batch in batches:
         positions.append(list(range(start, start + len(batch))))
         start += len(batch)
-    dataset = StoredFeatureDataset(loader.dataset, features, indices, rows)
+    if not images:
+        dataset = StoredFeatureDataset(loader.dataset, features, indices,
+                                       rows)
+        return DataLoader(
+            dataset, batch_sampler=positions, collate_fn=loader.collate_fn)
+    dataset = FrozenTargetDataset(loader.dataset, features[list(rows)],
+                                  indices)
     return DataLoader(
-        dataset, batch_sampler=positions, collate_fn=loader.collate_fn)
+        dataset,
+        batch_sampler=positions,
+        collate_fn=loader.collate_fn,
+        num_workers=loader.num_workers,
+        worker_init_fn=loader.worker_init_fn,
+        pin_memory=loader.pin_memory)

@@ -20,6 +20,7 @@ from mmprompt.datasets.transforms import LoadCoOpImage
 from mmprompt.datasets.views import ViewIndex
 from mmprompt.engine.feature_store import (STORE_ENV, FeatureStore,
                                            encoder_fingerprint,
+                                           frozen_target_reason,
                                            frozen_tower_reason,
                                            stored_features)
 from mmprompt.errors import ConfigError, DataError
@@ -275,6 +276,63 @@ def test_exact_store_gives_identical_prompts_and_metrics(data_root,
         assert torch.equal(run[1], off[1])
 
 
+def test_promptsrc_reads_its_frozen_target_from_the_store(
+        data_root, tmp_path, monkeypatch):
+    """The prompted tower decodes its images; the unprompted target pass of
+    the loss is replaced by the stored exact views, bit for bit."""
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / 'store'))
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.update(type='VLPromptClassifier', frozen_feats_in_loss=True)
+    cfg.model.head.type = 'PromptSRCHead'
+    cfg.model.head.prompt_learner = dict(
+        type='IVLPPromptLearner', n_ctx=2, n_vision_ctx=2, depth=1)
+    cfg.model.head.knowledge_prompts = dict(
+        type='HandcraftedPrompts', templates=['a photo of a {}.'])
+    cfg.train_dataloader.batch_size = 8
+    config = str(tmp_path / 'promptsrc.py')
+    cfg.dump(config)
+
+    def run(name, **store_cfg):
+        runner = _runner(data_root, tmp_path / name, config=config,
+                         **store_cfg)
+        backbone = runner.model.backbone
+        calls = []
+        forward = backbone.forward
+
+        def counted(x, prompts=None):
+            calls.append(prompts is None)
+            return forward(x, prompts)
+
+        with patch.object(backbone, 'forward', counted), \
+                _NoDecode() as decoding:
+            runner.train()
+        hook = next(h for h in runner.hooks
+                    if type(h).__name__ == 'FeatureStoreHook')
+        params = {k: v.detach().clone() for k, v in
+                  runner.model.named_parameters() if v.requires_grad}
+        return params, sum(calls), decoding.calls, hook.store.stats, runner
+
+    off = run('off', test=False, val=False)
+    miss = run('miss', test=False, val=False, train_views='exact')
+    hit = run('hit', test=False, val=False, train_views='exact')
+    steps = 2 * 48 // 8  # 2 epochs of the 48 training images, batch 8
+    assert off[1] == steps  # one unprompted target pass per step
+    assert miss[1] == steps  # the same batches, encoded for the store
+    assert hit[1] == 0  # read from the store
+    assert off[2] == 2 * 48 + 24  # training views and one validation
+    assert miss[2] == 2 * (2 * 48) + 24  # encoded, then decoded
+    assert hit[2] == 2 * 48 + 24  # the prompted tower needs the pixels
+    assert miss[3] == dict(hits=0, misses=2, written=2)
+    assert hit[3] == dict(hits=2, misses=0, written=0)
+    assert len(off[0]) > 1  # text and visual prompts
+    for run_ in (miss, hit):
+        assert run_[0].keys() == off[0].keys()
+        for name, value in off[0].items():
+            assert torch.equal(run_[0][name], value), name
+    assert frozen_tower_reason(hit[4].model) == \
+        'IVLPPromptLearner prompts the image encoder'
+
+
 def test_fast_views_encode_each_image_v_times(data_root, tmp_path,
                                               monkeypatch):
     monkeypatch.setenv(STORE_ENV, str(tmp_path / 'store'))
@@ -291,6 +349,8 @@ def test_fast_views_encode_each_image_v_times(data_root, tmp_path,
 
 def test_models_that_prompt_the_image_tower_are_left_alone(model):
     assert frozen_tower_reason(model) is None
+    assert frozen_target_reason(model) == \
+        'the loss needs no frozen image features'
     cfg = Config.fromfile(
         osp.join(REPO, 'configs/ivlp/ivlp_tinyclip_procdtd.py'))
     with DefaultScope.overwrite_default_scope('mmprompt'):

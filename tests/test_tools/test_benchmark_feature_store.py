@@ -1,5 +1,7 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
-"""The feature-store benchmark's encoder-pass counts."""
+"""The feature-store benchmark's encoder-pass counts and run times."""
+import importlib.util
+import os.path as osp
 import re
 
 # A sibling test module (pytest puts this folder on sys.path).
@@ -26,3 +28,17 @@ def test_passes_counts_every_image_encoder_pass_of_a_run():
     assert counts['exact views, a second run or method with the same '
                   'seed'] == 0
     assert counts['fast views (V = 10), first run'] == 10 * 384 + 188 + 1692
+
+
+def test_per_config_seconds_come_from_run_protocol_progress_lines():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_feature_store',
+        osp.join(REPO, 'tools/analysis_tools/benchmark_feature_store.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # the lines tools/run_protocol.py prints after each run
+    stdout = ('[1/4] coop seed 1: coop: base 67.00 new 69.23 (41 s)\n'
+              '[2/4] coop seed 2: coop: base 66.80 new 68.10 (39 s)\n'
+              '[3/4] meta seed 1: FAILED, log /w/meta/seed1/train.log\n'
+              '[4/4] coop → dtd seed 1: coop → dtd: top-1 55.10 (7 s)\n')
+    assert bench.per_config_seconds(stdout) == {'coop': 80, 'coop → dtd': 7}

@@ -30,3 +30,32 @@ def test_benchmark_prints_one_row_per_config():
     # instance-wise: 16 x 128 global ctx, 5 classes x 4 shots x 4 x 128
     assert int(rows[2][1].replace(',', '')) == 16 * 128 + 5 * 4 * 4 * 128
     assert float(rows[0][4]) == 1.0 and float(rows[0][2]) > 0
+
+
+def test_store_modes_of_frozen_prompted_and_promptsrc_towers():
+    out = _run([
+        'tools/analysis_tools/benchmark_train_iter.py',
+        'configs/coop/coop_tiny_synthetic.py',
+        'configs/maple/maple_tinyclip_procdtd.py',
+        'configs/promptsrc/promptsrc_tinyclip_procdtd.py', '--random-weights',
+        '--iters', '1', '--warmup', '0', '--num-classes', '5',
+        '--batch-size', '2', '--store'
+    ], REPO)
+    modes = re.findall(r'^\| (\S+) \| ([^|]+) \| [-0-9.± ]+ \| '
+                       r'(?:x[0-9.]+|-) \|$', out, flags=re.M)
+    modes = [(name, mode.strip()) for name, mode in modes
+             if 'ms / iter' not in mode]
+    assert modes == [
+        ('coop_tiny_synthetic', 'no store'),
+        ('coop_tiny_synthetic', 'exact views, miss'),
+        ('coop_tiny_synthetic', 'exact views, hit'),
+        ('coop_tiny_synthetic', 'fast views (10 views, 200 epochs)'),
+        ('coop_tiny_synthetic', 'encoder pass only'),
+        ('maple_tinyclip_procdtd',
+         'no feature store: MaPLePromptLearner prompts the image encoder'),
+        ('promptsrc_tinyclip_procdtd', 'no store'),
+        ('promptsrc_tinyclip_procdtd', 'exact views, miss'),
+        ('promptsrc_tinyclip_procdtd',
+         'exact views, hit (frozen target read)'),
+        ('promptsrc_tinyclip_procdtd', 'encoder pass only'),
+    ]

@@ -40,18 +40,24 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import tempfile
 import time
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# run_protocol.py's line after each run: "[2/6] coop seed 2: ... (41 s)"
+PROGRESS = re.compile(r'^\[\d+/\d+\] (.+?) seed \d+: .*\((\d+) s\)$',
+                      re.MULTILINE)
 STORE_OFF = ['default_hooks.feature_store.test=False',
              'default_hooks.feature_store.val=False']
 
 
 def run_protocol(configs, seeds, work_dir, options, store_dir=None):
-    """Run run_protocol.py; return its wall time in seconds."""
+    """Run run_protocol.py; return its wall time in seconds and the seconds
+    of each config's runs (summed over the seeds, from its progress lines,
+    which are kept in ``work_dir/run_protocol.log``)."""
     env = dict(os.environ)
     if store_dir:
         env['MMPROMPT_FEATURE_STORE'] = store_dir
@@ -68,7 +74,19 @@ def run_protocol(configs, seeds, work_dir, options, store_dir=None):
     if proc.returncode != 0:
         sys.exit(f'run_protocol failed (status {proc.returncode}):\n'
                  f'{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
-    return seconds
+    os.makedirs(work_dir, exist_ok=True)
+    with open(osp.join(work_dir, 'run_protocol.log'), 'w') as f:
+        f.write(proc.stdout)
+    return seconds, per_config_seconds(proc.stdout)
+
+
+def per_config_seconds(stdout: str) -> dict:
+    """``{config label: seconds of its runs}`` from run_protocol's output."""
+    found = {}
+    for match in PROGRESS.finditer(stdout):
+        label, taken = match.group(1), int(match.group(2))
+        found[label] = found.get(label, 0) + taken
+    return found
 
 
 def run_metrics(work_dir):
@@ -90,16 +108,16 @@ def sweep(args):
     root = args.work_dir or tempfile.mkdtemp(prefix='mmprompt-sweep-')
     off_dir, on_dir = osp.join(root, 'no_store'), osp.join(root, 'store')
     store_dir = tempfile.mkdtemp(prefix='mmprompt-store-')
-    off = run_protocol(args.configs, args.seeds, off_dir,
-                       STORE_OFF + args.cfg_options)
+    off, _ = run_protocol(args.configs, args.seeds, off_dir,
+                          STORE_OFF + args.cfg_options)
     exact = ['default_hooks.feature_store.train_views=exact'
              ] + args.cfg_options
-    on = run_protocol(args.configs, args.seeds, on_dir, exact, store_dir)
+    on, _ = run_protocol(args.configs, args.seeds, on_dir, exact, store_dir)
     warm = None
     if args.warm:  # the same sweep again on the filled store: all hits
         warm_dir = osp.join(root, 'store_warm')
-        warm = run_protocol(args.configs, args.seeds, warm_dir, exact,
-                            store_dir)
+        warm, _ = run_protocol(args.configs, args.seeds, warm_dir, exact,
+                               store_dir)
     a, b = run_metrics(off_dir), run_metrics(on_dir)
     same = [run for run in a if b.get(run) == a[run]]
     if warm is not None:
@@ -129,13 +147,13 @@ def views(args):
         options = (STORE_OFF if views is None else [
             f'default_hooks.feature_store.train_views={views}'
         ]) + args.cfg_options
-        seconds = run_protocol(args.configs, args.seeds, work, options,
-                               tempfile.mkdtemp(prefix='mmprompt-store-'))
+        _, seconds = run_protocol(args.configs, args.seeds, work, options,
+                                  tempfile.mkdtemp(prefix='mmprompt-store-'))
         results.append((views, seconds, table_rows(work)))
     exact = {row['method']: row for row in results[0][2]}
     print(f'\n{len(args.seeds)} seeds ({", ".join(map(str, args.seeds))})\n')
     print('| config | training views | base | new | H or top-1 | '
-          'vs exact | wall time (whole sweep) |')
+          f'vs exact | wall time ({len(args.seeds)} runs) |')
     print('| --- | --- | --- | --- | --- | --- | --- |')
     for views, seconds, rows in results:
         for row in rows:
@@ -144,7 +162,7 @@ def views(args):
             label = 'exact (every epoch)' if views is None else f'V = {views}'
             print(f"| {row['method']} | {label} | {row.get('base', '')} | "
                   f"{row.get('new', '')} | {row.get('H') or row['top-1']} | "
-                  f'{delta:+.2f} | {seconds:.0f} s |')
+                  f"{delta:+.2f} | {seconds.get(row['method'], 0)} s |")
 
 
 def _score(row) -> float:

@@ -16,6 +16,7 @@ from mmprompt.datasets.views import ViewIndex, view_seed
 from mmprompt.engine.feature_store import (FeatureStore, StoredFeatureDataset,
                                            encoder_fingerprint, feature_loader,
                                            file_fingerprints,
+                                           frozen_target_reason,
                                            frozen_tower_reason,
                                            stored_features)
 from mmprompt.errors import ConfigError
@@ -63,6 +64,13 @@ class FeatureStoreHook(Hook):
       of them, chosen by ``(seed, epoch, index)``. A run of ``E`` epochs
       costs ``V`` encoder passes per image instead of ``E``.
 
+    A model whose tower is prompted but whose loss also needs the frozen,
+    unprompted features of the same batch (PromptSRC,
+    :func:`~mmprompt.engine.feature_store.frozen_target_reason`) still
+    decodes its training images; with ``train_views='exact'`` the frozen
+    features come from the store (each sample's ``frozen_feat``) instead
+    of a second pass of the tower, and are bit-identical to that pass.
+
     Args:
         test (bool): Store the test set's features. Defaults to True.
         val (bool): Store the validation set's features. Defaults to True.
@@ -92,6 +100,7 @@ class FeatureStoreHook(Hook):
         self.root = root
         self.store: Optional[FeatureStore] = None
         self.reason: Optional[str] = None
+        self.target = False  # the store serves the loss's frozen features
         self._encoder: Optional[dict] = None
         self._train_loader = None
         self._fast = None
@@ -103,11 +112,22 @@ class FeatureStoreHook(Hook):
                 f'{runner.experiment_name}-{uuid.uuid4().hex}',
                 root=self.root)
         self.reason = frozen_tower_reason(runner.model)
+        target = frozen_target_reason(runner.model)
+        self.target = self.reason is not None and target is None and \
+            self.train_views == 'exact'
         wanted = self.test or self.val or self.train_views is not None
-        if self.reason is not None:
+        if self.target:
+            print_log(
+                f'Feature store off for images ({self.reason}); the loss\'s '
+                'frozen image features of every training batch come from '
+                'the store.', logger='current')
+        elif self.reason is not None:
             if wanted:
-                print_log(f'Feature store off for this model: {self.reason}.',
-                          logger='current')
+                hint = '' if target is not None else (
+                    "; train_views='exact' would serve the loss's frozen "
+                    'image features')
+                print_log(f'Feature store off for this model: {self.reason}'
+                          f'{hint}.', logger='current')
             return
         roots = []
         for name in ('train_dataloader', 'val_dataloader',
@@ -181,6 +201,10 @@ class FeatureStoreHook(Hook):
             self._swap_eval_loader(runner, runner.test_loop, 'test')
 
     # Training views ------------------------------------------------------
+    def _serves_training(self) -> bool:
+        return self.train_views is not None and (self.reason is None
+                                                 or self.target)
+
     def _train_autocast(self, runner):
         wrapper = runner.optim_wrapper
         if isinstance(wrapper, AmpOptimWrapper):
@@ -189,7 +213,7 @@ class FeatureStoreHook(Hook):
         return None, None
 
     def before_train(self, runner) -> None:
-        if self.train_views is None or self.reason is not None:
+        if not self._serves_training():
             return
         if not isinstance(runner.train_loop, EpochBasedTrainLoop):
             raise ConfigError(
@@ -231,7 +255,7 @@ class FeatureStoreHook(Hook):
         return torch.cat(feats), row_of, size
 
     def before_train_epoch(self, runner) -> None:
-        if self.train_views is None or self.reason is not None:
+        if not self._serves_training():
             return
         loop = runner.train_loop
         loader = self._train_loader = loop.dataloader
@@ -245,7 +269,8 @@ class FeatureStoreHook(Hook):
                 logging.DEBUG if self._epochs else logging.INFO)
             self._epochs += 1
             loop.dataloader = feature_loader(loader, feats, batches[rank],
-                                             _first_row(batches, rank))
+                                             _first_row(batches, rank),
+                                             images=self.target)
             return
         feats, row_of, size = self._fast
         rows, seen = [], {}
@@ -267,6 +292,7 @@ class FeatureStoreHook(Hook):
             self._train_loader = None
 
     def after_run(self, runner) -> None:
-        if self.store is not None and self.reason is None and (
+        if self.store is not None and (self.reason is None
+                                       or self.target) and (
                 self.store.stats['hits'] or self.store.stats['misses']):
             print_log(self.store.summary(), logger='current')

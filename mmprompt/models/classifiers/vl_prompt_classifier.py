@@ -25,8 +25,10 @@ class VLPromptClassifier(ImageClassifier):
         head (dict): A ``PromptClsHead`` (or subclass) config.
         frozen_feats_in_loss (bool): In training, also encode the images
             without prompts (no gradients) and pass them to the head's loss
-            as ``frozen_feats`` (PromptSRC's image consistency). Defaults to
-            False.
+            as ``frozen_feats`` (PromptSRC's image consistency). When every
+            data sample carries them as ``frozen_feat`` (the feature store's
+            exact training views, ``FeatureStoreHook(train_views='exact')``)
+            they are read from there instead. Defaults to False.
         **kwargs: Other ``ImageClassifier`` arguments (``neck``,
             ``data_preprocessor``, ``train_cfg``, ``init_cfg``).
     """
@@ -50,10 +52,14 @@ class VLPromptClassifier(ImageClassifier):
         feats = self.extract_feat(inputs)
         if not self.frozen_feats_in_loss:
             return self.head.loss(feats, data_samples)
-        with torch.no_grad():
-            frozen = self.backbone(inputs)
-            if self.with_neck:
-                frozen = self.neck(frozen)
+        stored = [s.get('frozen_feat') for s in data_samples]
+        if stored and all(f is not None for f in stored):
+            frozen = (torch.stack(stored).to(inputs.device), )
+        else:
+            with torch.no_grad():
+                frozen = self.backbone(inputs)
+                if self.with_neck:
+                    frozen = self.neck(frozen)
         return self.head.loss(feats, data_samples, frozen_feats=frozen)
 
     def extract_feat(self,

@@ -450,6 +450,10 @@ class CoOpDataset(BaseDataset):
     #: :meth:`write_on_first_use`); tools skip their "data root missing"
     #: check for such classes.
     WRITES_ON_FIRST_USE: bool = False
+    #: Indexed with a ``ViewIndex``, the pipeline runs under its seed
+    #: (:meth:`prepare_data`); see :func:`~mmprompt.datasets.views.
+    #: unseeded_views_reason`.
+    SEEDS_VIEWS: bool = True
 
     def __init_subclass__(cls, **kwargs):
         """Take CoOp's template of ``DATASET_NAME`` unless one is set."""

@@ -14,6 +14,7 @@ seed (which is what makes a stored view exact).
 import contextlib
 import hashlib
 import random
+from typing import Optional
 
 import numpy as np
 import torch
@@ -76,6 +77,32 @@ class ViewIndex(int):
     def view_seed(self) -> int:
         """:func:`view_seed` of this draw."""
         return view_seed(self.seed, self.epoch, int(self), self.repeat)
+
+
+def unseeded_views_reason(dataset) -> Optional[str]:
+    """Why ``dataset[ViewIndex(...)]`` would not draw that view, or None.
+
+    A dataset seeds its views when its class says so (``SEEDS_VIEWS``, set
+    by :class:`~mmprompt.datasets.CoOpDataset`). mmengine's dataset wrappers
+    (``ConcatDataset``, ``RepeatDataset``, ``ClassBalancedDataset``) map
+    the index to a plain ``int`` before the wrapped dataset sees it, so the
+    draw is lost and the pipeline uses the global generators.
+
+    Args:
+        dataset: A training dataset.
+
+    Returns:
+        str | None: The reason, naming the dataset's class; None if a
+        ``ViewIndex`` reaches the pipeline.
+    """
+    if getattr(dataset, 'SEEDS_VIEWS', False):
+        return None
+    name = type(dataset).__name__
+    if hasattr(dataset, 'dataset') or hasattr(dataset, 'datasets'):
+        return (f'{name} hands the datasets it wraps plain int indices, so '
+                'a ViewIndex loses its draw')
+    return (f'{name} does not run its pipeline under a ViewIndex\'s seed '
+            '(CoOpDataset and its subclasses do)')
 
 
 @contextlib.contextmanager

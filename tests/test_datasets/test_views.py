@@ -1,6 +1,7 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """Seeded training views: ViewIndex, ViewSampler, datasets, episodes."""
 import copy
+import logging
 import pickle
 import random
 from collections import Counter
@@ -9,8 +10,10 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from mmengine.dataset import DefaultSampler, pseudo_collate
+from mmengine.dataset import (ConcatDataset, DefaultSampler, RepeatDataset,
+                              pseudo_collate)
 from mmengine.hooks import DistSamplerSeedHook
+from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 # A sibling test module (pytest puts this folder on sys.path).
 from test_episodic_sampler import LabelledDataset
@@ -19,6 +22,7 @@ from torch.utils.data import DataLoader
 from mmprompt.datasets import (CoOpSynthetic, EpisodicBatchSampler, ViewIndex,
                                ViewSampler, make_synthetic_coop_dataset,
                                seeded_view, view_seed)
+from mmprompt.datasets.views import unseeded_views_reason
 from mmprompt.registry import DATA_SAMPLERS
 
 # DefaultSampler (and so ViewSampler) reads the ranks here.
@@ -220,6 +224,40 @@ def test_dataset_plain_int_draws_from_the_global_generators(data_root):
     assert torch.equal(_image(dataset, 2), a)
     later = [_image(dataset, 2) for _ in range(4)]
     assert any(not torch.equal(a, b) for b in later)
+
+
+def test_dataset_wrappers_lose_the_draw_and_view_sampler_says_so(data_root):
+    dataset = _dataset(data_root)
+    wrapped = RepeatDataset(dataset, times=2)
+    concat = ConcatDataset([dataset, _dataset(data_root)])
+    assert unseeded_views_reason(dataset) is None
+    assert unseeded_views_reason(wrapped) == (
+        'RepeatDataset hands the datasets it wraps plain int indices, so a '
+        'ViewIndex loses its draw')
+    assert unseeded_views_reason(concat).startswith('ConcatDataset hands')
+    assert 'LabelledDataset does not run its pipeline under a ViewIndex' in \
+        unseeded_views_reason(LabelledDataset([0, 1]))
+    # What the reason says: the wrapper draws from the global generators.
+    view = ViewIndex(2, seed=1, epoch=0)
+    draws = []
+    for state in range(6):
+        torch.manual_seed(state)
+        np.random.seed(state)
+        random.seed(state)
+        draws.append((_image(dataset, view), _image(wrapped, view)))
+    assert all(torch.equal(a, draws[0][0]) for a, _ in draws)
+    assert any(not torch.equal(b, draws[0][1]) for _, b in draws)
+
+    logger = MMLogger.get_current_instance()
+    with mock.patch.object(logger, 'log') as log:
+        ViewSampler(dataset, seed=0)
+    assert not log.called
+    with mock.patch.object(logger, 'log') as log:
+        ViewSampler(wrapped, seed=0)
+    (level, text), _ = log.call_args
+    assert level == logging.WARNING
+    assert text.startswith('ViewSampler: RepeatDataset hands the datasets')
+    assert 'as with DefaultSampler' in text
 
 
 def test_dataloader_workers_give_the_same_views(data_root):

@@ -234,10 +234,13 @@ def test_every_key_part_invalidates_the_entry(model, data_root, tmp_path):
 
 
 # Loops ------------------------------------------------------------------
-def _runner(data_root, work_dir, epochs=2, config=CONFIG, **store_cfg):
+def _runner(data_root, work_dir, epochs=2, config=CONFIG, edit=None,
+            **store_cfg):
     cfg = Config.fromfile(config)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[name].dataset.data_root = data_root
+    if edit is not None:
+        edit(cfg)
     cfg.train_cfg.max_epochs = cfg.train_cfg.val_interval = epochs
     cfg.param_scheduler[1].T_max = epochs
     cfg.default_hooks.feature_store.update(store_cfg)
@@ -345,6 +348,45 @@ def test_fast_views_encode_each_image_v_times(data_root, tmp_path,
     # An approximation: close to, not equal to, exact training.
     assert not torch.equal(fast[1], exact[1])
     assert (fast[1] - exact[1]).abs().max() < 0.05
+
+
+def test_stored_training_views_need_seeded_views(data_root, tmp_path,
+                                                 monkeypatch):
+    """Views that their ViewIndex does not draw would be stored as if they
+    were exact: refused before anything is encoded."""
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / 'store'))
+
+    def plain_sampler(cfg):
+        cfg.train_dataloader.sampler = dict(type='DefaultSampler',
+                                            shuffle=True)
+
+    def repeated(cfg):
+        cfg.train_dataloader.dataset = dict(
+            type='RepeatDataset', times=2,
+            dataset=cfg.train_dataloader.dataset)
+
+    runner = _runner(data_root, tmp_path / 'plain', edit=plain_sampler,
+                     train_views='exact')
+    with pytest.raises(ConfigError, match=r"train_views='exact' stores the "
+                       r'views of seeded indices, but the training sampler '
+                       r'\(DefaultSampler\) yields plain ints \(index \d+\)'
+                       r'.*sampler=dict\(type=.ViewSampler.\)'):
+        runner.train()
+    for views in ('exact', 2):
+        runner = _runner(data_root, tmp_path / f'rep{views}', edit=repeated,
+                         train_views=views)
+        with pytest.raises(ConfigError, match=r'RepeatDataset hands the '
+                           r'datasets it wraps plain int indices.*'
+                           r'train_views=None'):
+            runner.train()
+    stored = [name for _, _, names in os.walk(tmp_path / 'store')
+              for name in names if name.endswith('.npy')]
+    assert stored == []
+    # The same sampler without stored views trains (views from the global
+    # generators, as mmengine draws them).
+    runner = _runner(data_root, tmp_path / 'plain_off',
+                     edit=plain_sampler)
+    runner.train()
 
 
 def test_models_that_prompt_the_image_tower_are_left_alone(model):

@@ -1,11 +1,13 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """mmengine's ``DefaultSampler`` order, with seeded training views."""
+import logging
 from typing import Iterator
 
 from mmengine.dataset import DefaultSampler
+from mmengine.logging import print_log
 
 from mmprompt.registry import DATA_SAMPLERS
-from ..views import ViewIndex
+from ..views import ViewIndex, unseeded_views_reason
 
 
 @DATA_SAMPLERS.register_module()
@@ -35,6 +37,12 @@ class ViewSampler(DefaultSampler):
     among the ranks) gets the same view as its first appearance (its
     ``repeat`` is 0).
 
+    A dataset that drops the draw (an mmengine ``ConcatDataset`` or
+    ``RepeatDataset`` around the CoOp datasets, see
+    :func:`~mmprompt.datasets.views.unseeded_views_reason`) gets a warning:
+    it trains as with ``DefaultSampler``, its views drawn from the global
+    generators.
+
     Args:
         dataset (Sized): The dataset.
         shuffle (bool): Whether to shuffle the dataset. Defaults to True.
@@ -44,6 +52,17 @@ class ViewSampler(DefaultSampler):
         round_up (bool): Whether to pad the indices so that every rank
             gets as many. Defaults to True.
     """
+
+    def __init__(self, dataset, *args, **kwargs) -> None:
+        super().__init__(dataset, *args, **kwargs)
+        reason = unseeded_views_reason(dataset)
+        if reason is not None:
+            print_log(
+                f'ViewSampler: {reason}; its training views come from the '
+                'global random generators, as with DefaultSampler, so they '
+                'depend on the worker and rank layout (and '
+                'default_hooks.feature_store.train_views cannot be used).',
+                logger='current', level=logging.WARNING)
 
     def __iter__(self) -> Iterator[ViewIndex]:
         """The indices of this rank in this epoch, as ``ViewIndex``es."""

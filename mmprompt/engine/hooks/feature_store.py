@@ -12,7 +12,7 @@ from mmengine.optim import AmpOptimWrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmengine.runner.amp import autocast as mmengine_autocast
 
-from mmprompt.datasets.views import ViewIndex, view_seed
+from mmprompt.datasets.views import ViewIndex, unseeded_views_reason, view_seed
 from mmprompt.engine.feature_store import (FeatureStore, StoredFeatureDataset,
                                            encoder_fingerprint, feature_loader,
                                            file_fingerprints,
@@ -220,6 +220,13 @@ class FeatureStoreHook(Hook):
                 'FeatureStoreHook: train_views needs an epoch-based training '
                 f'loop, not {type(runner.train_loop).__name__}; set '
                 'default_hooks.feature_store.train_views=None.')
+        reason = unseeded_views_reason(runner.train_loop.dataloader.dataset)
+        if reason is not None:
+            raise ConfigError(
+                f'FeatureStoreHook: train_views={self.train_views!r} stores '
+                f'views drawn by their ViewIndex, but {reason}. Train on the '
+                'CoOp dataset itself (train_dataloader.dataset), or set '
+                'default_hooks.feature_store.train_views=None.')
         if isinstance(self.train_views, int):
             self._fast = self._encode_fast_views(runner)
 
@@ -262,6 +269,17 @@ class FeatureStoreHook(Hook):
         rank = get_dist_info()[0]
         batches = _rank_batches(loader)
         if self._fast is None:
+            plain = next((index for batch in batches[rank] for index in batch
+                          if not isinstance(index, ViewIndex)), None)
+            if plain is not None:
+                raise ConfigError(
+                    "FeatureStoreHook: train_views='exact' stores the views "
+                    'of seeded indices, but the training sampler '
+                    f'({type(loader.sampler).__name__}) yields plain ints '
+                    f'(index {plain!r}), whose views depend on the worker '
+                    "layout. Use train_dataloader.sampler=dict(type="
+                    "'ViewSampler'), or set "
+                    'default_hooks.feature_store.train_views=None.')
             autocast, cast = self._train_autocast(runner)
             feats = self._features(
                 runner, loader, batches,

@@ -129,9 +129,9 @@ def frozen_tower_reason(model) -> Optional[str]:
     if reason is not None:
         return reason
     if isinstance(model, VLPromptClassifier):
-        learner = model.head.prompt_learner
-        if learner.visual_prompts() is not None:
-            return f'{type(learner).__name__} prompts the image encoder'
+        if model.head.visual_prompts() is not None:
+            learner = type(model.head.prompt_learner).__name__
+            return f'{learner} prompts the image encoder'
         if model.frozen_feats_in_loss:
             return 'the loss also needs frozen features of the same view'
     elif not isinstance(model, ImageClassifier):

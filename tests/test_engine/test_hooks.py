@@ -9,10 +9,12 @@ import torch
 import torch.nn as nn
 from mmengine.dataset import BaseDataset, RepeatDataset
 from mmengine.dataset import worker_init_fn as mmengine_worker_init_fn
+from mmengine.model import BaseModule
 from torch.utils.data import DataLoader, Dataset
 
 import mmprompt.engine  # noqa: F401
 from mmprompt.engine import EpochSeedHook, SetClassNamesHook, epoch_seed
+from mmprompt.models.heads import PromptClsHead
 from mmprompt.registry import HOOKS
 
 TRAIN_META = dict(classes=('a', 'b'), template='{} texture.')
@@ -20,14 +22,18 @@ VAL_META = dict(classes=('a', 'b', 'c'))
 TEST_META = dict(classes=('c', 'd'), template='a photo of a {}.')
 
 
-class ToyHead(nn.Module):
+class ToyHead(PromptClsHead):
+    """A prompt head that records what the hook binds (no encoders)."""
 
     def __init__(self):
-        super().__init__()
-        self.calls = []
+        BaseModule.__init__(self)
+        self.calls, self.training_sets = [], []
 
     def set_class_names(self, classnames, template=None):
         self.calls.append((tuple(classnames), template))
+
+    def bind_training_set(self, dataloader):
+        self.training_sets.append(dataloader)
 
 
 class ToyModel(nn.Module):
@@ -127,61 +133,24 @@ class TestSetClassNamesHook(TestCase):
         SetClassNamesHook().before_train_epoch(runner)
         self.assertEqual(model.head.calls, [(('a', 'b'), '{} texture.')])
 
-    def test_episodic_head_gets_the_batch_sampler_layout(self):
+    def test_the_head_gets_the_training_loader_when_training_binds(self):
         head = ToyHead()
-        head.set_episode_layout = MagicMock()
         runner = _class_runner(ToyModel(head=head))
-        runner.train_dataloader.batch_sampler.episode_layout = dict(
-            num_ways=5, num_support=2, num_query=14)
         hook = SetClassNamesHook()
         hook.before_train(runner)
         hook.before_train_epoch(runner)
-        hook.before_val_epoch(runner)  # val and test bind no layout
-        hook.after_val_epoch(runner)
+        hook.before_val_epoch(runner)  # val and test bind nothing more
+        hook.after_val_epoch(runner)  # training classes again
+        hook.after_train(runner)
         hook.before_test_epoch(runner)
-        self.assertEqual(head.set_episode_layout.call_count, 2)
-        head.set_episode_layout.assert_called_with(
-            num_ways=5, num_support=2, num_query=14)
-
-        # A plain batch sampler cannot feed an episodic head.
-        runner.train_dataloader = DataLoader(
-            ToyDataset(metainfo=dict(TRAIN_META), serialize_data=False),
-            batch_size=2)
-        with self.assertRaisesRegex(
-                TypeError, r'ToyHead trains on episodes, but the train '
-                r'dataloader draws plain batches \(BatchSampler\).*'
-                r"type='EpisodicBatchSampler'"):
-            hook.before_train_epoch(runner)
-
-    def test_instance_head_gets_the_training_labels_once_per_dataset(self):
-        head = ToyHead()
-        head.set_instance_labels = MagicMock()
-        runner = _class_runner(ToyModel(head=head))
-        dataset = runner.train_dataloader.dataset
-        dataset.get_gt_labels.return_value = np.array([1, 0, 1])
-        hook = SetClassNamesHook()
-        hook.before_train(runner)
-        hook.before_train_epoch(runner)
-        hook.before_val_epoch(runner)  # val and test bind no labels
-        hook.after_val_epoch(runner)
-        hook.before_test_epoch(runner)
-        self.assertEqual(head.set_instance_labels.call_count, 2)
-        head.set_instance_labels.assert_called_with([1, 0, 1])
-        dataset.get_gt_labels.assert_called_once()  # read once, reused
-
-        unlabelled = MagicMock(spec=['metainfo'], metainfo=TRAIN_META)
-        runner.train_dataloader.dataset = unlabelled
-        with self.assertRaisesRegex(
-                TypeError, r'ToyHead learns one prompt per training image.*'
-                r'no get_gt_labels\(\)'):
-            hook.before_train_epoch(runner)
+        self.assertEqual(head.training_sets, [runner.train_dataloader] * 2)
 
     def test_errors(self):
         hook = SetClassNamesHook()
         runner = _class_runner(ToyModel(head=nn.Linear(2, 2)))
         with self.assertRaisesRegex(
-                TypeError, r'ToyModel has a head of type Linear, which has '
-                r'no `set_class_names.*Use a prompt head.*remove '
+                TypeError, r'ToyModel has a head of type Linear, which is '
+                r'not a PromptClsHead.*Use a prompt head.*remove '
                 r'SetClassNamesHook'):
             hook.before_train_epoch(runner)
 

@@ -111,8 +111,8 @@ def test_bad_arguments_and_heads():
     with pytest.raises(ValueError, match='interval must be a positive int'):
         MetaGapMonitorHook(interval=0)
     hook = MetaGapMonitorHook()
-    with pytest.raises(TypeError, match=r'needs a head with '
-                       r'`compare_predictions` .* got Linear'):
+    with pytest.raises(TypeError, match=r'predictions of a '
+                       r'MetaPromptClsHead, but got Linear'):
         hook.measure(_runner(nn.Linear(2, 2)), 1)
     dataset = MagicMock()
     dataset.metainfo = dict(classes=('a', 'b', 'c'))

@@ -1,6 +1,9 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """Instance-wise prompt learning: the learner, the training draw, top-k
 inference and the instance text-feature cache."""
+from unittest.mock import MagicMock
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -262,6 +265,25 @@ def test_checkpoints_hold_only_the_prompts_and_the_instance_labels():
     fresh.load_state_dict(state)  # no training set needed to test
     feats = (torch.randn(2, 64), )
     torch.testing.assert_close(fresh.eval()(feats), head.eval()(feats))
+
+
+def test_training_labels_come_from_the_training_set_once_per_set():
+    head = _head(bind=False)
+    loader = MagicMock()
+    loader.dataset.get_gt_labels.return_value = np.array(LABELS)
+    head.bind_training_set(loader)
+    head.bind_training_set(loader)  # e.g. after a validation epoch
+    loader.dataset.get_gt_labels.assert_called_once()  # read once, reused
+    assert head.prompt_learner.instance_labels.tolist() == LABELS
+    other = MagicMock()
+    other.dataset.get_gt_labels.return_value = np.array(LABELS[::-1])
+    head.bind_training_set(other)
+    assert head.prompt_learner.instance_labels.tolist() == LABELS[::-1]
+    unlabelled = MagicMock()
+    unlabelled.dataset = MagicMock(spec=['metainfo'])
+    with pytest.raises(TypeError, match=r'InstancePromptHead learns one '
+                       r'prompt per training image.*no get_gt_labels\(\)'):
+        head.bind_training_set(unlabelled)
 
 
 def test_errors_name_the_setting_to_fix():

@@ -3,6 +3,7 @@ import argparse
 import logging
 import math
 import os.path as osp
+from unittest.mock import MagicMock
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmpretrain.structures import DataSample
+from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmprompt.engine.hooks.checkpoint_check import check_checkpoint_fits
@@ -280,6 +282,24 @@ def test_batches_must_follow_the_episode_layout():
     shuffled = samples[1:] + samples[:1]
     with pytest.raises(ValueError, match='labels do not follow the episode'):
         head.loss(feats, shuffled)
+
+
+def test_the_episode_layout_comes_from_the_training_batch_sampler():
+    head = MODELS.build(DEFAULT_ARGS)
+    assert head.episode_layout is None
+    loader = MagicMock()
+    loader.batch_sampler.episode_layout = dict(num_ways=5, num_support=2,
+                                               num_query=14)
+    head.bind_training_set(loader)
+    assert head.episode_layout == dict(num_ways=5, num_support=2,
+                                       num_query=14)
+    # A plain batch sampler cannot feed an episodic head.
+    plain = DataLoader(list(range(4)), batch_size=2)
+    with pytest.raises(TypeError, match=r'MetaPromptClsHead trains on '
+                       r'episodes, but the train dataloader draws plain '
+                       r'batches \(BatchSampler\).*'
+                       r"type='EpisodicBatchSampler'"):
+        head.bind_training_set(plain)
 
 
 def _coop_twin(head):

@@ -6,6 +6,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from mmprompt.models.heads import PromptClsHead
 from mmprompt.registry import HOOKS
 
 
@@ -32,16 +33,13 @@ class SetClassNamesHook(Hook):
     validation epoch that runs inside ``runner.train()`` the training
     classes are bound again.
 
-    A head with one prompt per training image (one with a
-    ``set_instance_labels`` method, e.g. ``InstancePromptHead``) gets the
-    training set's labels (``dataset.get_gt_labels()``, index = the
-    samples' ``sample_idx``) whenever the training classes are bound.
-
-    A head trained on episodes (one with a ``set_episode_layout`` method,
-    e.g. ``MetaPromptClsHead``) also gets the episode layout of the train
-    dataloader's batch sampler (``EpisodicBatchSampler.episode_layout``)
-    whenever the training classes are bound, so the layout is configured in
-    one place, the sampler.
+    Whenever the training classes are bound, the head also gets the
+    training dataloader through
+    :meth:`~mmprompt.models.heads.PromptClsHead.bind_training_set`, for
+    what else it needs from the training set (nothing for most heads; the
+    episode layout of the batch sampler for ``MetaPromptClsHead``, so the
+    layout is configured in one place, the sampler; the label of every
+    training image for ``InstancePromptHead``).
 
     The hook calls ``set_class_names`` at every mount point, even when the
     names did not change; heads should make re-binding the same names cheap
@@ -64,7 +62,6 @@ class SetClassNamesHook(Hook):
 
     def __init__(self) -> None:
         self._in_train = False
-        self._instance_labels_of = None
         self._bound: Optional[Tuple[Tuple[str, ...], Optional[str]]] = None
 
     @staticmethod
@@ -81,15 +78,15 @@ class SetClassNamesHook(Hook):
         if is_model_wrapper(model):
             model = model.module
         head = getattr(model, 'head', None)
-        if not callable(getattr(head, 'set_class_names', None)):
+        if not isinstance(head, PromptClsHead):
             where = ('has no `head`' if head is None else
-                     f'has a head of type {type(head).__name__}, which has no '
-                     '`set_class_names(classnames, template=None)` method')
+                     f'has a head of type {type(head).__name__}, which is '
+                     'not a PromptClsHead')
             raise TypeError(
                 f'SetClassNamesHook binds dataset class names to the head, '
                 f'but the model {type(model).__name__} {where}. Use a prompt '
-                'head (one with `set_class_names`) or remove '
-                'SetClassNamesHook from `custom_hooks`.')
+                'head (a PromptClsHead) or remove SetClassNamesHook from '
+                '`custom_hooks`.')
         return head
 
     def _bind(self, runner, dataloader, mode: str) -> None:
@@ -124,8 +121,7 @@ class SetClassNamesHook(Hook):
             extra['dataset_name'] = metainfo['dataset_name']
         head.set_class_names(classes, template=template, **extra)
         if mode == 'train':
-            self._bind_episode_layout(head, dataloader)
-            self._bind_instance_labels(head, dataset)
+            head.bind_training_set(dataloader)
 
         binding = (tuple(classes), template)
         if binding != self._bound:
@@ -136,51 +132,6 @@ class SetClassNamesHook(Hook):
                 f'{type(head).__name__}' +
                 (f' with template {template!r}.' if template else '.'),
                 logger='current')
-
-    @staticmethod
-    def _bind_episode_layout(head, dataloader) -> None:
-        """Pass the batch sampler's episode layout to an episodic head.
-
-        Args:
-            head (nn.Module): The head.
-            dataloader (DataLoader): The train dataloader.
-        """
-        set_layout = getattr(head, 'set_episode_layout', None)
-        if not callable(set_layout):
-            return
-        batch_sampler = getattr(dataloader, 'batch_sampler', None)
-        layout = getattr(batch_sampler, 'episode_layout', None)
-        if layout is None:
-            sampler_name = type(batch_sampler).__name__
-            raise TypeError(
-                f'{type(head).__name__} trains on episodes, but the train '
-                f'dataloader draws plain batches ({sampler_name}). Set '
-                '`train_dataloader.batch_sampler = dict(type='
-                "'EpisodicBatchSampler', num_ways=..., num_support=...)` "
-                '(see configs/meta/).')
-        set_layout(**layout)
-
-    def _bind_instance_labels(self, head, dataset) -> None:
-        """Give a head with per-image prompts the training labels.
-
-        Args:
-            head (nn.Module): The head.
-            dataset (Dataset): The training set.
-        """
-        set_labels = getattr(head, 'set_instance_labels', None)
-        if not callable(set_labels):
-            return
-        if self._instance_labels_of is not dataset:
-            get_labels = getattr(dataset, 'get_gt_labels', None)
-            if not callable(get_labels):
-                raise TypeError(
-                    f'{type(head).__name__} learns one prompt per training '
-                    f'image and needs the label of each, but the training '
-                    f'set {type(dataset).__name__} has no get_gt_labels(); '
-                    'use an mmpretrain BaseDataset (e.g. a CoOp dataset).')
-            self._instance_labels = [int(x) for x in get_labels()]
-            self._instance_labels_of = dataset
-        set_labels(self._instance_labels)
 
     def before_train(self, runner) -> None:
         """Note that a training run started.

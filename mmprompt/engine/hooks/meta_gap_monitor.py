@@ -12,6 +12,7 @@ from mmengine.model import is_model_wrapper
 
 from mmprompt.engine.feature_store import sample_labels, stored_features
 from mmprompt.errors import ConfigError
+from mmprompt.models.heads import MetaPromptClsHead
 from mmprompt.registry import DATASETS, HOOKS
 
 #: The scalar names written to the visualiser backends (``scalars.json``).
@@ -153,7 +154,7 @@ class MetaGapMonitorHook(Hook):
         head = model.head
         num_support = self.num_support
         if num_support is None:
-            layout = getattr(head, 'episode_layout', None)
+            layout = head.episode_layout
             if not layout:
                 raise ConfigError(
                     'MetaGapMonitorHook: num_support=None takes the head\'s '
@@ -200,10 +201,11 @@ class MetaGapMonitorHook(Hook):
         if not is_main_process():
             return None
         head = self._unwrap(runner).head
-        if not callable(getattr(head, 'compare_predictions', None)):
+        if not isinstance(head, MetaPromptClsHead):
             raise TypeError(
-                'MetaGapMonitorHook needs a head with `compare_predictions` '
-                f'(e.g. MetaPromptClsHead), but got {type(head).__name__}.')
+                'MetaGapMonitorHook compares the fused and text-only '
+                'predictions of a MetaPromptClsHead, but got '
+                f'{type(head).__name__}.')
         images, labels, support = self._features(runner)
         was_training = head.training
         head.eval()

@@ -6,6 +6,7 @@ from mmpretrain.models.classifiers import ImageClassifier
 
 from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
+from ..heads import PromptClsHead
 
 
 @MODELS.register_module()
@@ -13,9 +14,10 @@ class VLPromptClassifier(ImageClassifier):
     """An ``ImageClassifier`` whose head also prompts the image encoder.
 
     For methods with prompts in both towers (MaPLe, IVLP, VPT-deep, DAPT):
-    the head's prompt learner is bound to the backbone when the model is
-    built (so it can size its visual prompts), and every forward passes the
-    learner's :meth:`visual_prompts` to the backbone
+    the head is bound to the backbone when the model is built
+    (:meth:`PromptClsHead.bind_image_encoder`, so its prompt learner can
+    size its visual prompts), and every forward passes the head's
+    :meth:`PromptClsHead.visual_prompts` to the backbone
     (``OpenCLIPImageEncoder``). Everything else (losses, predictions,
     data preprocessing) is mmpretrain's ``ImageClassifier``; with a
     text-only prompt learner it behaves exactly like it.
@@ -39,11 +41,12 @@ class VLPromptClassifier(ImageClassifier):
                  frozen_feats_in_loss: bool = False,
                  **kwargs):
         super().__init__(backbone=backbone, head=head, **kwargs)
-        if not hasattr(self.head, 'prompt_learner'):
+        if not isinstance(self.head, PromptClsHead):
             raise TypeError(
-                f'VLPromptClassifier needs a head with a prompt_learner '
-                f'(e.g. PromptClsHead), not {type(self.head).__name__}.')
-        self.head.prompt_learner.bind_image_encoder(self.backbone)
+                f'VLPromptClassifier needs a prompt head (a PromptClsHead, '
+                f'whose prompt learner may prompt the image encoder), not '
+                f'{type(self.head).__name__}.')
+        self.head.bind_image_encoder(self.backbone)
         self.frozen_feats_in_loss = frozen_feats_in_loss
 
     def loss(self, inputs: torch.Tensor, data_samples) -> dict:
@@ -75,7 +78,7 @@ class VLPromptClassifier(ImageClassifier):
         if stage not in ('backbone', 'neck', 'pre_logits'):
             raise ConfigError(f'Invalid output stage {stage!r}; choose '
                               "'backbone', 'neck' or 'pre_logits'.")
-        prompts = self.head.prompt_learner.visual_prompts()
+        prompts = self.head.visual_prompts()
         x = self.backbone(inputs, prompts=prompts)
         if stage == 'backbone':
             return x

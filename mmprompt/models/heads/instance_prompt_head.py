@@ -182,11 +182,34 @@ class InstancePromptHead(PromptClsHead):
         self.prompts_per_class = prompts_per_class
         self.pair_reduce = pair_reduce
         self.test_topk = test_topk
+        self._labels_of = self._labels = None  # see bind_training_set
 
     def set_instance_labels(self, labels: Sequence[int]) -> None:
-        """Bind the label of every training sample (``SetClassNamesHook``
-        calls it with the training set's labels)."""
+        """Bind the label of every training sample."""
         self.prompt_learner.set_instance_labels(labels)
+
+    def bind_training_set(self, dataloader) -> None:
+        """Bind the label of every training image (``SetClassNamesHook``
+        calls it before training), read once per training set.
+
+        Args:
+            dataloader (DataLoader): The training dataloader.
+
+        Raises:
+            TypeError: The training set cannot list its labels.
+        """
+        dataset = dataloader.dataset
+        if self._labels_of is not dataset:
+            get_labels = getattr(dataset, 'get_gt_labels', None)
+            if not callable(get_labels):
+                raise TypeError(
+                    f'{type(self).__name__} learns one prompt per training '
+                    'image and needs the label of each, but the training '
+                    f'set {type(dataset).__name__} has no get_gt_labels(); '
+                    'use an mmpretrain BaseDataset (e.g. a CoOp dataset).')
+            self._labels = [int(x) for x in get_labels()]
+            self._labels_of = dataset
+        self.set_instance_labels(self._labels)
 
     def _members(self) -> torch.Tensor:
         learner = self.prompt_learner

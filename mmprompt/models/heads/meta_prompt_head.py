@@ -135,6 +135,29 @@ class MetaPromptClsHead(PromptClsHead):
             num_support=int(num_support),
             num_query=int(num_query))
 
+    def bind_training_set(self, dataloader) -> None:
+        """Take the episode layout of the training batch sampler
+        (``EpisodicBatchSampler.episode_layout``, see
+        :meth:`set_episode_layout`).
+
+        Args:
+            dataloader (DataLoader): The training dataloader.
+
+        Raises:
+            TypeError: The batches are not episodes.
+        """
+        batch_sampler = getattr(dataloader, 'batch_sampler', None)
+        layout = getattr(batch_sampler, 'episode_layout', None)
+        if layout is None:
+            raise TypeError(
+                f'{type(self).__name__} trains on episodes, but the train '
+                'dataloader draws plain batches '
+                f'({type(batch_sampler).__name__}). Set '
+                '`train_dataloader.batch_sampler = dict(type='
+                "'EpisodicBatchSampler', num_ways=..., num_support=...)` "
+                '(see configs/meta/).')
+        self.set_episode_layout(**layout)
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Drop the checkpoint's fusion weights when the head has none.
 

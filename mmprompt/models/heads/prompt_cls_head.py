@@ -99,6 +99,27 @@ class PromptClsHead(ClsHead):
         self._classes_key = key
         self._caches.clear()
 
+    def bind_training_set(self, dataloader) -> None:
+        """Take what the head needs from the training set, beyond its class
+        names (``SetClassNamesHook`` calls it before training, after
+        :meth:`set_class_names`). Nothing by default; the meta-training
+        head reads the episode layout of the batch sampler, the
+        instance-wise head the label of every training image.
+
+        Args:
+            dataloader (DataLoader): The training dataloader.
+        """
+
+    def bind_image_encoder(self, image_encoder: nn.Module) -> None:
+        """Give the prompt learner the image encoder whose tower its visual
+        prompts enter (``VLPromptClassifier`` calls it once, when built)."""
+        self.prompt_learner.bind_image_encoder(image_encoder)
+
+    def visual_prompts(self):
+        """The prompts the image encoder runs with this step
+        (``VisualPrompts``), or None for a text-only method."""
+        return self.prompt_learner.visual_prompts()
+
     def _text_parameters(self) -> list:
         """Every parameter the class text features depend on."""
         return list(self.text_encoder.parameters()) + list(

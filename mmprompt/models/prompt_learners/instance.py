@@ -24,7 +24,8 @@ class InstancePromptLearner(CoOpPromptLearner):
     are ``num_classes * num_shots`` instance prompts.
 
     Which class each instance belongs to is bound from the training set
-    (:meth:`set_instance_labels`, called by ``SetClassNamesHook``) and kept
+    (:meth:`set_instance_labels`, which ``SetClassNamesHook`` reaches
+    through ``InstancePromptHead.bind_training_set``) and kept
     as the persistent buffer ``instance_labels``, so a checkpoint is enough
     to test. The class names themselves are bound as for CoOp; instance
     prompts only classify the classes they were trained on.

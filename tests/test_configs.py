@@ -261,11 +261,12 @@ def test_deep_prompt_configs_have_the_official_settings(name):
         assert (dataset.num_shots, dataset.subsample) == (16, 'base')
         assert (cfg.val_cfg is None) is (name == 'imagenet')
     head = cfg.model.head  # PromptSRC's
-    assert cfg.model.frozen_feats_in_loss is True
+    assert 'frozen_feats_in_loss' not in cfg.model  # the head declares it
     assert (head.type, head.knowledge_prompts.templates,
-            head.knowledge_prompts.average, head.loss_kg.loss_weight,
-            head.loss_image.loss_weight, head.logits_weight) == (
-                'PromptSRCHead', 'promptsrc60', 'raw', 25., 10., 1.)
+            head.knowledge_prompts.average, head.loss_text.loss_weight,
+            head.loss_image.loss_weight, head.loss_kl.loss_weight,
+            head.loss_kl.reduction) == ('PromptSRCHead', 'promptsrc60', 'raw',
+                                        25., 10., 1., 'elementwise_mean')
     assert cfg.custom_hooks[-1] == dict(
         type='GaussianPromptAggregationHook', mean=15, std=1)
 

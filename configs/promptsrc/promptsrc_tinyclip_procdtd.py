@@ -14,7 +14,6 @@ _base_ = [
 # --cfg-options can change them (e.g. model.head.loss_image.loss_weight=0).
 model = dict(
     type='VLPromptClassifier',
-    frozen_feats_in_loss=True,
     head=dict(
         type='PromptSRCHead',
         prompt_learner=dict(
@@ -26,7 +25,9 @@ model = dict(
         knowledge_prompts=dict(
             type='HandcraftedPrompts', templates='promptsrc60',
             average='raw'),
-        loss_kg=dict(type='L1DistanceLoss', loss_weight=25.0),
+        loss_text=dict(type='L1DistanceLoss', loss_weight=25.0),
         loss_image=dict(type='L1DistanceLoss', loss_weight=10.0),
-        logits_weight=1.0))
+        loss_kl=dict(
+            type='KLDivergenceLoss', loss_weight=1.0,
+            reduction='elementwise_mean')))
 train_dataloader = dict(batch_size=4)

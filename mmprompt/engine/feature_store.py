@@ -151,9 +151,10 @@ def frozen_target_reason(model) -> Optional[str]:
     """Why the frozen image features ``model``'s loss needs cannot come from
     the store, or None.
 
-    ``VLPromptClassifier(frozen_feats_in_loss=True)`` (PromptSRC) trains
-    on decoded images (its tower is prompted) and also encodes the same
-    batch with the frozen, unprompted tower as a target. When that tower
+    A ``VLPromptClassifier`` whose head needs frozen image features
+    (``needs_frozen_image_feats``: PromptSRC) trains on decoded images
+    (its tower is prompted) and also encodes the same batch with the
+    frozen, unprompted tower as a target. When that tower
     is a frozen ``OpenCLIPImageEncoder`` without a neck and the
     preprocessor has no batch augmentations, those target features are the
     exact training views of the batch, which the store can serve (the
@@ -797,8 +798,8 @@ class FrozenTargetDataset(Dataset):
 
     Position ``p`` gives ``dataset[indices[p]]`` (a ``ViewIndex`` keeps its
     augmentation draw) with ``features[p]`` as the data sample's
-    ``frozen_feat``: what ``VLPromptClassifier(frozen_feats_in_loss=True)``
-    would compute with a second, unprompted pass of the tower.
+    ``frozen_feat``: what ``VLPromptClassifier`` would compute with a
+    second, unprompted pass of the tower for a head that needs them.
 
     Args:
         dataset (BaseDataset): The training dataset.

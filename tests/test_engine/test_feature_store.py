@@ -285,7 +285,7 @@ def test_promptsrc_reads_its_frozen_target_from_the_store(
     the loss is replaced by the stored exact views, bit for bit."""
     monkeypatch.setenv(STORE_ENV, str(tmp_path / 'store'))
     cfg = Config.fromfile(CONFIG)
-    cfg.model.update(type='VLPromptClassifier', frozen_feats_in_loss=True)
+    cfg.model.type = 'VLPromptClassifier'
     cfg.model.head.type = 'PromptSRCHead'
     cfg.model.head.prompt_learner = dict(
         type='IVLPPromptLearner', n_ctx=2, n_vision_ctx=2, depth=1)

@@ -75,8 +75,8 @@ def test_handcrafted_features_are_computed_once_per_class_list(monkeypatch):
     assert head.loss_kg.loss_weight == 2.
     head.set_class_names(CLASSES, TEMPLATE)
     calls = []
-    orig = head.knowledge_prompts.forward
-    monkeypatch.setattr(head.knowledge_prompts, 'forward',
+    orig = head.text_targets.prompts.forward
+    monkeypatch.setattr(head.text_targets.prompts, 'forward',
                         lambda enc: calls.append(1) or orig(enc))
     feats = (torch.randn(2, 64), )
     for _ in range(3):

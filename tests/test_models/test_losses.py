@@ -23,6 +23,14 @@ def test_kl_is_zero_for_equal_distributions_and_matches_torch():
     per_sample = kl_divergence(p, q, reduction='none')
     assert per_sample.shape == (6, )
     torch.testing.assert_close(kl_divergence(p, q, 'sum'), per_sample.sum())
+    # PromptSRC's normalisation: the sum over the number of logits, which
+    # is what torch's kl_div calls 'mean'.
+    torch.testing.assert_close(
+        kl_divergence(p, q, 'elementwise_mean'),
+        F.kl_div(F.log_softmax(q, -1), F.log_softmax(p, -1),
+                 log_target=True, reduction='mean'))
+    assert torch.equal(kl_divergence(p, q, 'elementwise_mean'),
+                       kl_divergence(p, q, 'sum') / p.numel())
 
 
 def test_kl_loss_module_weights_and_checks():

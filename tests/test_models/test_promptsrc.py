@@ -9,6 +9,8 @@ from mmprompt.datasets.templates import (IMAGENET_TEMPLATES,
 from mmprompt.engine.hooks import (GaussianPromptAggregationHook,
                                    gaussian_epoch_weights)
 from mmprompt.models import TINY_MODEL
+from mmprompt.models.heads import KgCoOpHead
+from mmprompt.models.heads.text_targets import FrozenTextTargets
 from mmprompt.registry import MODELS
 
 CLASSES = ['banded', 'dotted', 'striped']
@@ -78,18 +80,32 @@ def test_loss_terms_are_the_official_ones():
         assert losses[key].item() > 0
     losses['loss_scl_image'].backward()
     assert feats.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match='frozen_feats_in_loss=True'):
+    with pytest.raises(ValueError, match=r'needs the frozen \(unprompted\) '
+                       r"image features.*type='VLPromptClassifier'"):
         head.loss((feats, ), [DataSample().set_gt_label(0)])
+    # Its own losses, not KgCoOp's: composition, not inheritance.
+    assert not isinstance(head, KgCoOpHead)
+    assert isinstance(head.text_targets, FrozenTextTargets)
+    assert head.needs_frozen_image_feats
+    assert (head.loss_text.loss_weight, head.loss_image.loss_weight,
+            head.loss_kl.loss_weight, head.loss_kl.reduction) == (
+                25., 10., 1., 'elementwise_mean')
 
 
 def test_the_classifier_passes_the_unprompted_image_features():
     torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='VLPromptClassifier', frozen_feats_in_loss=True,
+    cfg = dict(
+        type='VLPromptClassifier',
         backbone=dict(type='OpenCLIPImageEncoder', model_name=TINY_MODEL),
         head=dict(type='PromptSRCHead', text_encoder=ENCODER,
                   prompt_learner=dict(type='IVLPPromptLearner', n_ctx=2,
-                                      n_vision_ctx=2, depth=2))))
+                                      n_vision_ctx=2, depth=2)))
+    with pytest.raises(ValueError, match=r'frozen_feats_in_loss is no longer '
+                       r'a classifier option.*Remove '
+                       r'model\.frozen_feats_in_loss'):
+        MODELS.build(dict(cfg, frozen_feats_in_loss=True))
+    model = MODELS.build(cfg)  # the head asks for the frozen features
+    assert model.frozen_feats_in_loss
     seen = {}
     model.head.loss = lambda feats, samples, **kw: seen.update(
         feats=feats, **kw) or {}

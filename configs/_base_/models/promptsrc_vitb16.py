@@ -6,7 +6,6 @@ _base_ = ['./clip_vitb16.py']
 
 model = dict(
     type='VLPromptClassifier',
-    frozen_feats_in_loss=True,
     head=dict(
         type='PromptSRCHead',
         prompt_learner=dict(
@@ -19,6 +18,8 @@ model = dict(
         knowledge_prompts=dict(
             type='HandcraftedPrompts', templates='promptsrc60',
             average='raw'),
-        loss_kg=dict(type='L1DistanceLoss', loss_weight=25.0),
+        loss_text=dict(type='L1DistanceLoss', loss_weight=25.0),
         loss_image=dict(type='L1DistanceLoss', loss_weight=10.0),
-        logits_weight=1.0))
+        loss_kl=dict(
+            type='KLDivergenceLoss', loss_weight=1.0,
+            reduction='elementwise_mean')))

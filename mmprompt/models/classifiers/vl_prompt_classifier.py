@@ -22,15 +22,16 @@ class VLPromptClassifier(ImageClassifier):
     data preprocessing) is mmpretrain's ``ImageClassifier``; with a
     text-only prompt learner it behaves exactly like it.
 
+    A head whose loss needs the frozen (unprompted) image features
+    (``needs_frozen_image_feats``, PromptSRC's image consistency) gets them
+    in training as ``frozen_feats``: a second pass of the tower without
+    prompts and gradients or, when every data sample carries them as
+    ``frozen_feat`` (the feature store's exact training views,
+    ``FeatureStoreHook(train_views='exact')``), those.
+
     Args:
         backbone (dict): An ``OpenCLIPImageEncoder`` config.
         head (dict): A ``PromptClsHead`` (or subclass) config.
-        frozen_feats_in_loss (bool): In training, also encode the images
-            without prompts (no gradients) and pass them to the head's loss
-            as ``frozen_feats`` (PromptSRC's image consistency). When every
-            data sample carries them as ``frozen_feat`` (the feature store's
-            exact training views, ``FeatureStoreHook(train_views='exact')``)
-            they are read from there instead. Defaults to False.
         **kwargs: Other ``ImageClassifier`` arguments (``neck``,
             ``data_preprocessor``, ``train_cfg``, ``init_cfg``).
     """
@@ -38,8 +39,14 @@ class VLPromptClassifier(ImageClassifier):
     def __init__(self,
                  backbone: dict,
                  head: dict,
-                 frozen_feats_in_loss: bool = False,
+                 frozen_feats_in_loss: Optional[bool] = None,
                  **kwargs):
+        if frozen_feats_in_loss is not None:
+            raise ConfigError(
+                'VLPromptClassifier: frozen_feats_in_loss is no longer a '
+                'classifier option: a head declares that its loss needs the '
+                'frozen image features (PromptSRCHead does). Remove '
+                'model.frozen_feats_in_loss from the config.')
         super().__init__(backbone=backbone, head=head, **kwargs)
         if not isinstance(self.head, PromptClsHead):
             raise TypeError(
@@ -47,11 +54,15 @@ class VLPromptClassifier(ImageClassifier):
                 f'whose prompt learner may prompt the image encoder), not '
                 f'{type(self.head).__name__}.')
         self.head.bind_image_encoder(self.backbone)
-        self.frozen_feats_in_loss = frozen_feats_in_loss
+
+    @property
+    def frozen_feats_in_loss(self) -> bool:
+        """Whether the head's loss takes the frozen image features."""
+        return self.head.needs_frozen_image_feats
 
     def loss(self, inputs: torch.Tensor, data_samples) -> dict:
         """``ImageClassifier.loss``, plus the frozen (unprompted) image
-        features when ``frozen_feats_in_loss`` is set."""
+        features when the head needs them."""
         feats = self.extract_feat(inputs)
         if not self.frozen_feats_in_loss:
             return self.head.loss(feats, data_samples)

@@ -3,12 +3,11 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
-from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from .prompt_cls_head import PromptClsHead
+from .text_targets import FrozenTextTargets
 
 
 @MODELS.register_module()
@@ -24,9 +23,10 @@ class KgCoOpHead(PromptClsHead):
             + lambda * (1 - mean_c cos(w_c, w_c^clip))
 
     ``lambda`` is the ``loss_weight`` of ``loss_kg`` (8.0, the official
-    value). The hand-crafted features are computed once per class list
-    without gradients and reused; they only enter the loss, so inference is
-    :class:`PromptClsHead`'s and costs what CoOp's does.
+    value). The hand-crafted features (:class:`FrozenTextTargets`) are
+    computed once per class list without gradients and reused; they only
+    enter the loss, so inference is :class:`PromptClsHead`'s and costs what
+    CoOp's does.
 
     Args:
         knowledge_prompts (dict | nn.Module): The hand-crafted prompts, a
@@ -46,44 +46,24 @@ class KgCoOpHead(PromptClsHead):
                      type='CosineDistanceLoss', loss_weight=8.0),
                  **kwargs):
         super().__init__(**kwargs)
-        if isinstance(knowledge_prompts, dict):
-            knowledge_prompts = MODELS.build(
-                knowledge_prompts,
-                default_args=dict(text_encoder=self.text_encoder))
-        if any(True for _ in knowledge_prompts.parameters()):
-            name = type(knowledge_prompts).__name__
-            raise ConfigError(
-                f'KgCoOpHead: knowledge_prompts ({name}) has parameters, but '
-                'the knowledge prompts must be fixed; use '
-                "dict(type='HandcraftedPrompts', templates=...).")
-        self.knowledge_prompts = knowledge_prompts
+        self.text_targets = FrozenTextTargets(knowledge_prompts,
+                                              self.text_encoder,
+                                              type(self).__name__)
         self.loss_kg = MODELS.build(loss_kg)
 
     def set_class_names(self,
                         classnames: Sequence[str],
                         template: Optional[str] = None,
                         dataset_name: Optional[str] = None) -> None:
-        changed = (tuple(classnames), template,
-                   dataset_name) != self._classes_key
         super().set_class_names(classnames, template, dataset_name)
-        if changed:
-            self.knowledge_prompts.set_class_names(
-                list(classnames),
-                self.text_encoder,
-                template=template,
-                dataset_name=dataset_name)
+        self.text_targets.set_class_names(classnames, self.text_encoder,
+                                          template, dataset_name)
 
     def knowledge_features(self) -> torch.Tensor:
         """L2-normalised hand-crafted class features ``(num_classes, D)``,
         computed without gradients once per class list, encoder weights and
-        device."""
-        key = (self._classes_key, self.text_encoder.device,
-               tuple(p._version for p in self.text_encoder.parameters()))
-        return self._cached(
-            lambda: F.normalize(
-                self.knowledge_prompts(self.text_encoder), dim=-1),
-            key=key,
-            slot='knowledge')
+        device (:class:`FrozenTextTargets`)."""
+        return self.text_targets(self.text_encoder)
 
     def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> dict:

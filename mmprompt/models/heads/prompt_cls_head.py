@@ -45,6 +45,11 @@ class PromptClsHead(ClsHead):
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
+    #: Whether :meth:`loss` needs the frozen (unprompted) image features of
+    #: the batch as ``frozen_feats`` (PromptSRC's image target);
+    #: ``VLPromptClassifier`` computes or reads them when it is set.
+    needs_frozen_image_feats: bool = False
+
     def __init__(self,
                  text_encoder: Union[dict, nn.Module],
                  prompt_learner: Union[dict, nn.Module],

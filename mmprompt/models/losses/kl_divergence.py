@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from mmprompt.registry import MODELS
 
-_REDUCTIONS = ('mean', 'sum', 'none')
+_REDUCTIONS = ('mean', 'sum', 'none', 'elementwise_mean')
 
 
 def kl_divergence(logits_p: torch.Tensor,
@@ -20,8 +20,10 @@ def kl_divergence(logits_p: torch.Tensor,
         logits_p (torch.Tensor): Logits of P, shape ``(..., C)``.
         logits_q (torch.Tensor): Logits of Q, the same shape.
         reduction (str): ``'mean'`` over samples (every leading position),
-            ``'sum'`` or ``'none'`` (one value per sample). Defaults to
-            ``'mean'``.
+            ``'sum'``, ``'none'`` (one value per sample) or
+            ``'elementwise_mean'`` (the sum divided by the number of
+            logits, ``B * C``: PromptSRC's normalisation, and what
+            ``F.kl_div`` calls ``'mean'``). Defaults to ``'mean'``.
 
     Returns:
         torch.Tensor: ``sum_c P_c (log P_c - log Q_c)``, reduced.
@@ -45,6 +47,8 @@ def kl_divergence(logits_p: torch.Tensor,
         return kl.mean()
     if reduction == 'sum':
         return kl.sum()
+    if reduction == 'elementwise_mean':
+        return kl.sum() / logits_q.numel()
     return kl
 
 
@@ -58,8 +62,9 @@ class KLDivergenceLoss(nn.Module):
 
     Args:
         loss_weight (float): Weight of the loss. Defaults to 1.0.
-        reduction (str): ``'mean'`` over samples, ``'sum'`` or ``'none'``.
-            Defaults to ``'mean'``.
+        reduction (str): ``'mean'`` over samples, ``'sum'``, ``'none'`` or
+            ``'elementwise_mean'`` (see :func:`kl_divergence`). Defaults to
+            ``'mean'``.
     """
 
     def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean'):

@@ -53,5 +53,8 @@ setup(
     parse_requirements('requirements/mminstall.txt'),
     extras_require={
         'tests': parse_requirements('requirements/tests.txt'),
+        'optional': parse_requirements('requirements/optional.txt'),
+        'all': parse_requirements('requirements/optional.txt') +
+        parse_requirements('requirements/tests.txt'),
     },
     zip_safe=False)

@@ -11,7 +11,11 @@ log-space around the best grid value, keeping the last round's choice.
 :class:`LinearProbeLoop` runs it as an mmengine train loop, so the baseline
 is a plain config (``configs/linear_probe/``) trained by ``tools/train.py``
 and tested by ``tools/test.py`` like every other method.
+
+scikit-learn is an optional dependency (``pip install 'mmprompt[optional]'``);
+the loop checks for it when it is built, before any feature is extracted.
 """
+import importlib.util
 import json
 import os.path as osp
 from typing import Optional, Sequence, Tuple
@@ -193,6 +197,12 @@ class LinearProbeLoop(BaseLoop):
                  grid: Sequence[float] = C_GRID,
                  search_steps: int = 8,
                  max_iter: int = 1000) -> None:
+        if importlib.util.find_spec('sklearn') is None:
+            raise ConfigError(
+                'LinearProbeLoop fits scikit-learn\'s LogisticRegression, '
+                'but scikit-learn is not installed. Install it with '
+                "pip install 'mmprompt[optional]' (or pip install "
+                'scikit-learn).')
         super().__init__(runner, dataloader)
         self.C = C
         self.grid = tuple(grid)

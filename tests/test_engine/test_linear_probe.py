@@ -64,3 +64,16 @@ def test_classifier_weights_reproduce_the_predictions(num_classes):
     assert logits.argmax(1).tolist() == clf.predict(x).tolist()
     with pytest.raises(ValueError, match='num_classes=5'):
         classifier_weights(clf, 5, 5)
+
+
+def test_the_loop_asks_for_scikit_learn_before_any_feature_pass(monkeypatch):
+    from mmprompt.engine.linear_probe import LinearProbeLoop
+    from mmprompt.errors import ConfigError
+    find_spec = linear_probe.importlib.util.find_spec
+    monkeypatch.setattr(
+        linear_probe.importlib.util, 'find_spec',
+        lambda name, *a: None if name == 'sklearn' else find_spec(name, *a))
+    # No runner or dataloader is touched: the check comes first.
+    with pytest.raises(ConfigError, match=r"scikit-learn is not installed\. "
+                       r"Install it with pip install 'mmprompt\[optional\]'"):
+        LinearProbeLoop(runner=None, dataloader=None)

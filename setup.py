@@ -1,6 +1,5 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 
@@ -32,6 +31,9 @@ def parse_requirements(fname):
     return reqs
 
 
+TESTS = parse_requirements('requirements/tests.txt')
+OPTIONAL = parse_requirements('requirements/optional.txt')
+
 setup(
     name='mmprompt',
     version=get_version(),
@@ -51,10 +53,5 @@ setup(
     license='Apache License 2.0',
     install_requires=parse_requirements('requirements/runtime.txt') +
     parse_requirements('requirements/mminstall.txt'),
-    extras_require={
-        'tests': parse_requirements('requirements/tests.txt'),
-        'optional': parse_requirements('requirements/optional.txt'),
-        'all': parse_requirements('requirements/optional.txt') +
-        parse_requirements('requirements/tests.txt'),
-    },
+    extras_require=dict(tests=TESTS, optional=OPTIONAL, all=OPTIONAL + TESTS),
     zip_safe=False)

@@ -427,7 +427,9 @@ def _atomic_save_checkpoint(save_fn: Callable) -> Callable:
     """Wrap mmengine's ``save_checkpoint`` to write local files atomically."""
 
     @functools.wraps(save_fn)
-    def save_checkpoint(checkpoint, filename, file_client_args=None,
+    def save_checkpoint(checkpoint,
+                        filename,
+                        file_client_args=None,
                         backend_args=None):
         if (file_client_args is not None or backend_args is not None
                 or '://' in str(filename)):

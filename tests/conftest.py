@@ -12,8 +12,10 @@ if not os.environ.get('MMPROMPT_FEATURE_STORE'):
     import tempfile
     os.environ['MMPROMPT_FEATURE_STORE'] = tempfile.mkdtemp(
         prefix='mmprompt-features-')
-    atexit.register(shutil.rmtree, os.environ['MMPROMPT_FEATURE_STORE'],
-                    ignore_errors=True)
+    atexit.register(
+        shutil.rmtree,
+        os.environ['MMPROMPT_FEATURE_STORE'],
+        ignore_errors=True)
 
 import pytest  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402

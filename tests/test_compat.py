@@ -81,8 +81,7 @@ class TestApplyCompatPatches(TestCase):
                      MMDistributedDataParallel.__init__,
                      Runner.__dict__['build_dataloader'], Registry.build)
         apply_compat_patches()
-        again = (CheckpointLoader._schemes[''],
-                 dist_utils._init_dist_pytorch,
+        again = (CheckpointLoader._schemes[''], dist_utils._init_dist_pytorch,
                  dist_utils._init_dist_slurm,
                  MMDistributedDataParallel.__init__,
                  Runner.__dict__['build_dataloader'], Registry.build)
@@ -257,8 +256,7 @@ class TestApplyCompatPatches(TestCase):
         from mmprompt.errors import CheckpointError
 
         # Every name mmengine calls it by is the shim.
-        for fn in (ckpt_module.save_checkpoint,
-                   runner_module.save_checkpoint,
+        for fn in (ckpt_module.save_checkpoint, runner_module.save_checkpoint,
                    mmengine.runner.save_checkpoint):
             self.assertTrue(compat._is_marked(fn))
         with tempfile.TemporaryDirectory() as tmp:
@@ -266,8 +264,8 @@ class TestApplyCompatPatches(TestCase):
             small = {'state_dict': {'w': torch.arange(3.)}}
             ckpt_module.save_checkpoint(small, path)
             self.assertTrue(
-                torch.equal(torch.load(path)['state_dict']['w'],
-                            torch.arange(3.)))
+                torch.equal(
+                    torch.load(path)['state_dict']['w'], torch.arange(3.)))
             self.assertEqual(os.listdir(tmp), ['epoch_1.pth'])
             mode = os.stat(path).st_mode & 0o777
             umask = os.umask(0)
@@ -292,5 +290,5 @@ class TestApplyCompatPatches(TestCase):
                 signal.signal(signal.SIGXFSZ, handler)
             self.assertEqual(os.listdir(tmp), ['epoch_1.pth'])
             self.assertTrue(
-                torch.equal(torch.load(path)['state_dict']['w'],
-                            torch.arange(3.)))
+                torch.equal(
+                    torch.load(path)['state_dict']['w'], torch.arange(3.)))

@@ -13,8 +13,9 @@ from mmprompt.models.clip import open_clip_adapter
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                         recursive=True) if '_base_' not in p)
+    p for p in glob.glob(
+        osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p)
 REGISTRIES = [
     registry.MODELS, registry.DATASETS, registry.TRANSFORMS, registry.HOOKS,
     registry.METRICS, registry.PARAM_SCHEDULERS, registry.OPTIMIZERS,
@@ -24,8 +25,8 @@ REGISTRIES = [
 _BUILT = {}
 #: mmengine's Runner takes each loop's three settings all or none (else it
 #: raises before building anything).
-LOOPS = (('train_dataloader', 'train_cfg', 'optim_wrapper'),
-         ('val_dataloader', 'val_cfg', 'val_evaluator'),
+LOOPS = (('train_dataloader', 'train_cfg',
+          'optim_wrapper'), ('val_dataloader', 'val_cfg', 'val_evaluator'),
          ('test_dataloader', 'test_cfg', 'test_evaluator'))
 
 
@@ -37,9 +38,9 @@ def _shared_clip():
     them; only the prompt learners are built per model config.
     """
     original = open_clip_adapter.build_open_clip
-    open_clip_adapter.build_open_clip = functools.lru_cache(maxsize=None)(
-        lambda name, pretrained=None, cache_dir=None, **kwargs: original(
-            name, pretrained, cache_dir, **kwargs))
+    open_clip_adapter.build_open_clip = functools.lru_cache(
+        maxsize=None)(lambda name, pretrained=None, cache_dir=None, **kwargs:
+                      original(name, pretrained, cache_dir, **kwargs))
     yield
     open_clip_adapter.build_open_clip = original
 
@@ -57,10 +58,12 @@ def _types(node):
 
 def test_configs_are_found():
     names = {osp.relpath(p, osp.join(REPO, 'configs')) for p in CONFIGS}
-    assert {'coop/coop_vitb16_dtd.py', 'zeroshot/clip_vitb16_dtd.py',
-            'coop/coop_mmpretrain-vitb16_dtd.py', 'meta/meta_vitb16_dtd.py',
-            'meta/meta_vitb16_10way_dtd.py', 'meta/meta_vitb16_20way_dtd.py',
-            'meta/meta_tinyclip_procdtd.py'} <= names
+    assert {
+        'coop/coop_vitb16_dtd.py', 'zeroshot/clip_vitb16_dtd.py',
+        'coop/coop_mmpretrain-vitb16_dtd.py', 'meta/meta_vitb16_dtd.py',
+        'meta/meta_vitb16_10way_dtd.py', 'meta/meta_vitb16_20way_dtd.py',
+        'meta/meta_tinyclip_procdtd.py'
+    } <= names
 
 
 @pytest.mark.parametrize(
@@ -106,8 +109,10 @@ def test_config_builds(path):
         if hasattr(head, 'set_instance_labels'):
             head.set_instance_labels(
                 [i % num for i in range(learner.num_instances)])
-        size = {'mmprompt-tiny': 32, 'mmprompt-tinyclip': 64}.get(
-            model_cfg.backbone.get('model_name'), 224)
+        size = {
+            'mmprompt-tiny': 32,
+            'mmprompt-tinyclip': 64
+        }.get(model_cfg.backbone.get('model_name'), 224)
         with torch.no_grad():
             logits = model(torch.randn(1, 3, size, size), mode='tensor')
         assert logits.shape == (1, num)
@@ -117,17 +122,25 @@ def test_config_builds(path):
         for n, p in model.named_parameters() if p.requires_grad
     }
     # CLIP stays frozen: only prompts (and the meta method's fusion) train.
-    expected = {'zeroshot': set(), 'coop': {'prompt_learner'},
-                'meta': {'prompt_learner', 'fusion'},
-                'maple': {'prompt_learner'}, 'ivlp': {'prompt_learner'},
-                'vpt': {'prompt_learner'}, 'dapt': {'prompt_learner'},
-                'instance': {'prompt_learner'}, 'linear_probe': {'fc'},
-                'kgcoop': {'prompt_learner'}, 'cocoop': {'prompt_learner'},
-                'promptsrc': {'prompt_learner'}}
+    expected = {
+        'zeroshot': set(),
+        'coop': {'prompt_learner'},
+        'meta': {'prompt_learner', 'fusion'},
+        'maple': {'prompt_learner'},
+        'ivlp': {'prompt_learner'},
+        'vpt': {'prompt_learner'},
+        'dapt': {'prompt_learner'},
+        'instance': {'prompt_learner'},
+        'linear_probe': {'fc'},
+        'kgcoop': {'prompt_learner'},
+        'cocoop': {'prompt_learner'},
+        'promptsrc': {'prompt_learner'}
+    }
     method = osp.basename(osp.dirname(path))
     assert trainable == expected[method]
-    assert all(p.requires_grad is (n.split('.')[1] in expected[method])
-               for n, p in model.named_parameters())
+    assert all(
+        p.requires_grad is (n.split('.')[1] in expected[method])
+        for n, p in model.named_parameters())
 
 
 @pytest.mark.parametrize('name,ways', [('meta_vitb16_dtd', 5),
@@ -152,8 +165,8 @@ def test_meta_configs_have_the_papers_settings(name, ways):
     assert head.prompt_learner.ctx_init == 'a photo of a'
     assert (head.kl_loss.loss_weight, head.kl_direction,
             head.detach_mm) == (0.2, 'mm_text', False)
-    assert [h.type for h in cfg.custom_hooks] == [
-        'SetClassNamesHook', 'EpochSeedHook', 'MetaGapMonitorHook']
+    assert [h.type for h in cfg.custom_hooks
+            ] == ['SetClassNamesHook', 'EpochSeedHook', 'MetaGapMonitorHook']
 
 
 BENCHMARK = ('imagenet', 'caltech101', 'oxford-pets', 'stanford-cars',
@@ -217,8 +230,9 @@ def test_kgcoop_and_cocoop_configs_have_the_papers_settings(name):
         'a photo of a {}, a type of texture.' if name == 'dtd' else 'dataset')
     head = _peer_head('cocoop', name, batch_size=1, epochs=10)
     assert (head.type, head.prompt_learner.type, head.prompt_learner.ctx_init,
-            head.prompt_learner.reduction) == (
-                'CoCoOpHead', 'CoCoOpPromptLearner', 'a photo of a', 16)
+            head.prompt_learner.reduction) == ('CoCoOpHead',
+                                               'CoCoOpPromptLearner',
+                                               'a photo of a', 16)
 
 
 @pytest.mark.parametrize('name', VARIANTS)
@@ -240,14 +254,16 @@ def _schedule(cfg):
 @pytest.mark.parametrize('name', BENCHMARK)
 def test_deep_prompt_configs_have_the_official_settings(name):
     learners = {
-        'maple': ('maple', 'MaPLePromptLearner', 0.0035, dict(
-            n_ctx=2, ctx_init='a photo of a', depth=9)),
-        'ivlp': ('ivlp', 'IVLPPromptLearner', 0.0035, dict(
-            n_ctx=2, n_vision_ctx=2, ctx_init='a photo of a', depth=12)),
-        'vpt': ('vpt-deep', 'VPTDeepPromptLearner', 0.0025, dict(
-            n_vision_ctx=8, depth=12, phrase='a photo of a')),
-        'promptsrc': ('promptsrc', 'IVLPPromptLearner', 0.0025, dict(
-            n_ctx=4, n_vision_ctx=4, ctx_init='a photo of a', depth=9)),
+        'maple': ('maple', 'MaPLePromptLearner', 0.0035,
+                  dict(n_ctx=2, ctx_init='a photo of a', depth=9)),
+        'ivlp':
+        ('ivlp', 'IVLPPromptLearner', 0.0035,
+         dict(n_ctx=2, n_vision_ctx=2, ctx_init='a photo of a', depth=12)),
+        'vpt': ('vpt-deep', 'VPTDeepPromptLearner', 0.0025,
+                dict(n_vision_ctx=8, depth=12, phrase='a photo of a')),
+        'promptsrc':
+        ('promptsrc', 'IVLPPromptLearner', 0.0025,
+         dict(n_ctx=4, n_vision_ctx=4, ctx_init='a photo of a', depth=9)),
     }
     for method, (stem, learner, lr, options) in learners.items():
         cfg = _cfg(method, f'{stem}_vitb16_{name}.py')
@@ -276,16 +292,16 @@ def test_cross_dataset_source_and_targets_share_the_model(method):
     source = _cfg(method, f'{method}-xd_vitb16_imagenet.py')
     prompts = source.model.head.prompt_learner
     if method == 'maple':
-        assert (prompts.type, prompts.n_ctx, prompts.depth) == (
-            'MaPLePromptLearner', 2, 3)
+        assert (prompts.type, prompts.n_ctx,
+                prompts.depth) == ('MaPLePromptLearner', 2, 3)
         assert _schedule(source) == (4, 2, 2, 'SGD', 0.0026, 0.9, 5e-4)
     else:  # CoCoOp's base-to-new settings
-        assert (source.model.head.type, prompts.type) == (
-            'CoCoOpHead', 'CoCoOpPromptLearner')
+        assert (source.model.head.type,
+                prompts.type) == ('CoCoOpHead', 'CoCoOpPromptLearner')
         assert _schedule(source) == (1, 10, 10, 'SGD', 0.002, 0.9, 5e-4)
     dataset = source.train_dataloader.dataset
-    assert (dataset.type, dataset.num_shots, dataset.subsample) == (
-        'CoOpImageNet', 16, 'all')
+    assert (dataset.type, dataset.num_shots,
+            dataset.subsample) == ('CoOpImageNet', 16, 'all')
     # ImageNet's val split is its test split: no validation loop.
     assert source.val_dataloader is None and source.val_cfg is None
     for name in BENCHMARK[1:] + VARIANTS:
@@ -296,17 +312,21 @@ def test_cross_dataset_source_and_targets_share_the_model(method):
             'train_cfg') is None
         assert target.val_dataloader is None
         assert target.test_evaluator.type == 'Accuracy'
-        assert target.test_dataloader.dataset.get('subsample',
-                                                  'all') == 'all'
+        assert target.test_dataloader.dataset.get('subsample', 'all') == 'all'
 
 
 #: DAPT's official (lr, beta_v, beta_t) per dataset.
 DAPT = {
-    'caltech101': (0.2, 10, 0.01), 'dtd': (20, 100, 0.01),
-    'eurosat': (20, 100, 10), 'fgvc-aircraft': (2, 100, 0.01),
-    'food101': (20, 10, 0.01), 'imagenet': (2, 0.01, 0.01),
-    'oxford-flowers': (0.002, 10, 0.01), 'oxford-pets': (0.02, 10, 0.1),
-    'stanford-cars': (0.002, 100, 0.1), 'sun397': (20, 100, 0.01),
+    'caltech101': (0.2, 10, 0.01),
+    'dtd': (20, 100, 0.01),
+    'eurosat': (20, 100, 10),
+    'fgvc-aircraft': (2, 100, 0.01),
+    'food101': (20, 10, 0.01),
+    'imagenet': (2, 0.01, 0.01),
+    'oxford-flowers': (0.002, 10, 0.01),
+    'oxford-pets': (0.02, 10, 0.1),
+    'stanford-cars': (0.002, 100, 0.1),
+    'sun397': (20, 100, 0.01),
     'ucf101': (20, 0.1, 0.1)
 }
 DAPT_EPOCHS = {1: 50, 2: 100, 4: 100, 8: 200, 16: 200}
@@ -346,7 +366,8 @@ def test_dapt_configs_have_the_official_settings(name):
             assert expected['model']['head']['prompt_learner'].pop(
                 'ctx_init') is None
             assert actual['model']['head']['prompt_learner'].pop(
-                'ctx_init') == dict(type=kind, scale=0.1, noise='unit')
+                'ctx_init') == dict(
+                    type=kind, scale=0.1, noise='unit')
             assert actual == expected
 
 
@@ -361,16 +382,20 @@ def test_rn50_baselines_of_the_instance_wise_table(name):
         assert cfg.model.backbone.pretrained == 'openai'
         assert cfg.test_evaluator.type == 'Accuracy'
     prompts = coop.model.head.prompt_learner
-    assert (prompts.type, prompts.n_ctx, prompts.ctx_init) == (
-        'CoOpPromptLearner', 16, None)
+    assert (prompts.type, prompts.n_ctx,
+            prompts.ctx_init) == ('CoOpPromptLearner', 16, None)
     assert coop.train_dataloader.dataset.num_shots == 4
     assert coop.train_dataloader.dataset.subsample == 'all'
     assert _schedule(coop) == (32, 100, 100, 'SGD', 0.002, 0.9, 5e-4)
     assert zero_shot.train_dataloader is None
 
 
-RN50_TABLE = {'oxford-flowers': 102, 'caltech101': 100, 'oxford-pets': 37,
-              'fgvc-aircraft': 100}
+RN50_TABLE = {
+    'oxford-flowers': 102,
+    'caltech101': 100,
+    'oxford-pets': 37,
+    'fgvc-aircraft': 100
+}
 
 
 @pytest.mark.parametrize('name', sorted(RN50_TABLE))

@@ -25,8 +25,11 @@ def run(args, log_path):
     """Run a tool with this interpreter; stop with its log on failure."""
     start = time.time()
     with open(log_path, 'w') as log:
-        proc = subprocess.run([sys.executable] + args, cwd=REPO, stdout=log,
-                              stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            [sys.executable] + args,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         with open(log_path) as f:
             sys.stderr.write(f.read()[-4000:])
@@ -55,16 +58,19 @@ def main():
     work = osp.join(REPO, args.work_dir)
     os.makedirs(work, exist_ok=True)
     seed = args.seed
-    data = [f'{split}_dataloader.dataset.{key}={value}'
-            for split in ('train', 'val', 'test')
-            for key, value in (('data_root', data_root), ('seed', seed))]
+    data = [
+        f'{split}_dataloader.dataset.{key}={value}'
+        for split in ('train', 'val', 'test')
+        for key, value in (('data_root', data_root), ('seed', seed))
+    ]
     common = ['--cfg-options', f'randomness.seed={seed}']
 
     results = {}
     zs_out = osp.join(work, 'zeroshot_metrics.json')
-    secs = run(['tools/test.py', ZERO_SHOT, '--work-dir',
-                osp.join(work, 'zeroshot'), '--out', zs_out, '--out-item',
-                'metrics'] + common + [d for d in data if 'test' in d],
+    secs = run([
+        'tools/test.py', ZERO_SHOT, '--work-dir',
+        osp.join(work, 'zeroshot'), '--out', zs_out, '--out-item', 'metrics'
+    ] + common + [d for d in data if 'test' in d],
                osp.join(work, 'zeroshot.log'))
     results['zero-shot CLIP'] = (zs_out, secs)
 
@@ -74,9 +80,10 @@ def main():
     with open(osp.join(coop_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
     coop_out = osp.join(work, 'coop_metrics.json')
-    secs += run(['tools/test.py', COOP, checkpoint, '--work-dir', coop_dir,
-                 '--out', coop_out, '--out-item', 'metrics'] + common + data,
-                osp.join(work, 'coop_test.log'))
+    secs += run([
+        'tools/test.py', COOP, checkpoint, '--work-dir', coop_dir, '--out',
+        coop_out, '--out-item', 'metrics'
+    ] + common + data, osp.join(work, 'coop_test.log'))
     results['CoOp (trained on base)'] = (coop_out, secs)
 
     print(f'\nmmprompt demo: procedural mini-DTD ({data_root}), '

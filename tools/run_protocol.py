@@ -191,8 +191,8 @@ def dataset_options(config, seed, shots):
             opts.append(f'{split}_dataloader.dataset.seed={seed}')
         if shots is not None and split != 'test' and 'num_shots' in dataset:
             opts.append(f'{split}_dataloader.dataset.num_shots={shots}')
-    learner = ((cfg.get('model') or {}).get('head') or {}).get(
-        'prompt_learner') or {}
+    learner = ((cfg.get('model') or {}).get('head')
+               or {}).get('prompt_learner') or {}
     if shots is not None and 'num_shots' in learner:  # instance-wise prompts
         opts.append(f'model.head.prompt_learner.num_shots={shots}')
     return opts, bool(cfg.get('train_cfg'))
@@ -229,8 +229,8 @@ def options_for_test(config, options):
     cfg = load_config(config)
     kept, dropped = [], []
     for option in options:
-        (kept if cfg.get(top_key(option)) is not None else
-         dropped).append(option)
+        (kept
+         if cfg.get(top_key(option)) is not None else dropped).append(option)
     return kept, dropped
 
 
@@ -284,28 +284,29 @@ def plan(args):
 
     for config, label in zip(args.configs, labels):
         for seed in args.seeds:
-            work_dir = osp.join(args.work_dir, *label.split('/'),
-                                *([] if args.shots is None else
-                                  [f'shots{args.shots}']), f'seed{seed}')
+            work_dir = osp.join(
+                args.work_dir, *label.split('/'),
+                *([] if args.shots is None else [f'shots{args.shots}']),
+                f'seed{seed}')
             opts, trains = dataset_options(config, seed, args.shots)
             steps = []
             checkpoint = []
             if trains:
                 check_config_options(config, tuple(args.cfg_options),
                                      '--cfg-options')
-                steps.append((['tools/train.py', config, '--work-dir',
-                               work_dir, '--cfg-options'] + opts +
-                              args.cfg_options,
-                              osp.join(work_dir, 'train.log'), None, None))
+                steps.append(([
+                    'tools/train.py', config, '--work-dir', work_dir,
+                    '--cfg-options'
+                ] + opts + args.cfg_options, osp.join(work_dir, 'train.log'),
+                              None, None))
                 checkpoint = [osp.join(work_dir, 'LAST_CHECKPOINT')]
             # --test-configs reuse a trained checkpoint.
             targets = [(config, label, work_dir, opts, args.cfg_options)]
             for test, test_label in (zip(args.test_configs, test_labels)
                                      if trains else []):
-                targets.append(
-                    (test, f'{label} → {test_label}',
-                     osp.join(work_dir, *test_label.split('/')),
-                     dataset_options(test, seed, None)[0], []))
+                targets.append((test, f'{label} → {test_label}',
+                                osp.join(work_dir, *test_label.split('/')),
+                                dataset_options(test, seed, None)[0], []))
             for test_config, row, test_dir, test_opts, user in targets:
                 for flag, options in (('--cfg-options', user),
                                       ('--test-cfg-options',
@@ -316,13 +317,17 @@ def plan(args):
                     if dropped:
                         note(row, flag, dropped, test_config, not trains)
                 out = osp.join(test_dir, 'metrics.json')
-                steps.append((['tools/test.py', test_config] + checkpoint +
-                              ['--work-dir', test_dir, '--out', out,
-                               '--out-item', 'metrics', '--cfg-options'] +
-                              test_opts, osp.join(test_dir, 'test.log'), out,
-                              row))
-            jobs.append(dict(config=config, label=label, seed=seed,
-                             work_dir=work_dir, steps=steps))
+                steps.append((['tools/test.py', test_config] + checkpoint + [
+                    '--work-dir', test_dir, '--out', out, '--out-item',
+                    'metrics', '--cfg-options'
+                ] + test_opts, osp.join(test_dir, 'test.log'), out, row))
+            jobs.append(
+                dict(
+                    config=config,
+                    label=label,
+                    seed=seed,
+                    work_dir=work_dir,
+                    steps=steps))
     check_disjoint(jobs)
     return jobs, notes
 
@@ -342,10 +347,10 @@ def shell_line(job):
     cmds = []
     for step_args, log, _, _ in job['steps']:
         step_args = [
-            '"$(cat {})"'.format(shlex.quote(
-                osp.join(job['work_dir'], 'last_checkpoint')))
-            if a == osp.join(job['work_dir'], 'LAST_CHECKPOINT') else
-            shlex.quote(a) for a in step_args
+            '"$(cat {})"'.format(
+                shlex.quote(osp.join(job['work_dir'], 'last_checkpoint'))) if a
+            == osp.join(job['work_dir'], 'LAST_CHECKPOINT') else shlex.quote(a)
+            for a in step_args
         ]
         # The interpreter run() uses, so a printed command is what is run.
         cmds.append(f'mkdir -p {shlex.quote(osp.dirname(log))} && '
@@ -363,9 +368,11 @@ def run(job):
         except FileNotFoundError:
             return log
         with open(log, 'w') as f:
-            code = subprocess.run([sys.executable] + step_args, cwd=REPO,
-                                  stdout=f, stderr=subprocess.STDOUT
-                                  ).returncode
+            code = subprocess.run(
+                [sys.executable] + step_args,
+                cwd=REPO,
+                stdout=f,
+                stderr=subprocess.STDOUT).returncode
         if code != 0:
             return log
     return None
@@ -412,14 +419,18 @@ def row_of(name, results):
     if all(BASE in r and NEW in r for r in results):
         base = [r[BASE] for r in results]
         new = [r[NEW] for r in results]
-        row.update(base=f'{np.mean(base):.2f} ± {np.std(base):.2f}',
-                   new=f'{np.mean(new):.2f} ± {np.std(new):.2f}',
-                   H=f'{harmonic_mean(np.mean(base), np.mean(new)):.2f}',
-                   _base=np.mean(base), _new=np.mean(new))
+        row.update(
+            base=f'{np.mean(base):.2f} ± {np.std(base):.2f}',
+            new=f'{np.mean(new):.2f} ± {np.std(new):.2f}',
+            H=f'{harmonic_mean(np.mean(base), np.mean(new)):.2f}',
+            _base=np.mean(base),
+            _new=np.mean(new))
     elif all(TOP1 in r for r in results):
         top1 = [r[TOP1] for r in results]
-        row.update({'top-1': f'{np.mean(top1):.2f} ± {np.std(top1):.2f}',
-                    '_top1': np.mean(top1)})
+        row.update({
+            'top-1': f'{np.mean(top1):.2f} ± {np.std(top1):.2f}',
+            '_top1': np.mean(top1)
+        })
     else:
         raise DataError(f'{name}: the metrics of its seeds have neither all '
                         f'{BASE!r} and {NEW!r} nor all {TOP1!r}: '
@@ -434,8 +445,10 @@ def average_row(rows):
     if with_bn:
         base = np.mean([r['_base'] for r in with_bn])
         new = np.mean([r['_new'] for r in with_bn])
-        row.update(base=f'{base:.2f}', new=f'{new:.2f}',
-                   H=f'{harmonic_mean(base, new):.2f}')
+        row.update(
+            base=f'{base:.2f}',
+            new=f'{new:.2f}',
+            H=f'{harmonic_mean(base, new):.2f}')
     with_top1 = [r for r in rows if '_top1' in r]
     if with_top1:
         row['top-1'] = f'{np.mean([r["_top1"] for r in with_top1]):.2f}'
@@ -446,8 +459,10 @@ def table(rows):
     """Markdown table and the columns it shows."""
     columns = [c for c in COLUMNS if any(c in r for r in rows)]
     lines = ['| ' + ' | '.join(columns) + ' |', '|' + ' --- |' * len(columns)]
-    lines += ['| ' + ' | '.join(str(r.get(c, '')) for c in columns) + ' |'
-              for r in rows]
+    lines += [
+        '| ' + ' | '.join(str(r.get(c, '')) for c in columns) + ' |'
+        for r in rows
+    ]
     return '\n'.join(lines), columns
 
 
@@ -460,8 +475,8 @@ def write_atomic(path, text):
     """
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp',
-                               prefix=f'.{osp.basename(path)}.')
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, suffix='.tmp', prefix=f'.{osp.basename(path)}.')
     try:
         with os.fdopen(fd, 'w', encoding='utf-8', newline='') as f:
             f.write(text)
@@ -485,9 +500,9 @@ def no_runs_error(args, jobs, outs):
     kept = ''
     if args.out:
         tables = f'{args.out}.md and {args.out}.csv'
-        kept = (f'; {tables} are left as they were' if osp.exists(
-            args.out + '.md') or osp.exists(args.out + '.csv') else
-                f'; {tables} are not written')
+        kept = (f'; {tables} are left as they were' if
+                osp.exists(args.out + '.md') or osp.exists(args.out + '.csv')
+                else f'; {tables} are not written')
     existing = [out for out in outs if osp.exists(out)]
     if existing:
         return DataError(
@@ -495,8 +510,8 @@ def no_runs_error(args, jobs, outs):
             f'{len(jobs)} runs under {where} can be read (see the list '
             f'above){kept}')
     hint = ('pass the --work-dir, configs, --seeds and --shots of the call '
-            'that ran them' if args.collect else
-            'every run failed: see the logs listed above')
+            'that ran them'
+            if args.collect else 'every run failed: see the logs listed above')
     return PathNotFoundError(
         f'no table: none of the {len(outs)} metrics.json files of the '
         f'{len(jobs)} runs exists under {where} (the first: {outs[0]}); '
@@ -510,37 +525,56 @@ def main(argv=None):
         epilog=__doc__.split('\n', 1)[1])
     parser.add_argument('configs', nargs='+')
     parser.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3])
-    parser.add_argument('--shots', type=int,
-                        help='num_shots of the train and val datasets; the '
-                        'runs go to <config>/shots<K>/seed<k>')
-    parser.add_argument('--test-configs', nargs='+', default=[],
-                        help='also test each checkpoint with these configs')
     parser.add_argument(
-        '--work-dir', default='work_dirs/protocol',
+        '--shots',
+        type=int,
+        help='num_shots of the train and val datasets; the '
+        'runs go to <config>/shots<K>/seed<k>')
+    parser.add_argument(
+        '--test-configs',
+        nargs='+',
+        default=[],
+        help='also test each checkpoint with these configs')
+    parser.add_argument(
+        '--work-dir',
+        default='work_dirs/protocol',
         help='root of the runs\' work dirs, <config>/seed<k> in it')
-    parser.add_argument('--out', help='write OUT.md and OUT.csv (not when '
-                        'no run has metrics)')
-    parser.add_argument('--average', action='store_true',
-                        help='add the average row')
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument('--dry-run', action='store_true',
-                      help='print the commands, run nothing')
-    mode.add_argument('--slurm', metavar='FILE',
-                      help='write a slurm array script, run nothing')
-    mode.add_argument('--collect', action='store_true',
-                      help='only read the metrics of finished runs')
     parser.add_argument(
-        '--cfg-options', nargs='+', default=[],
+        '--out',
+        help='write OUT.md and OUT.csv (not when '
+        'no run has metrics)')
+    parser.add_argument(
+        '--average', action='store_true', help='add the average row')
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='print the commands, run nothing')
+    mode.add_argument(
+        '--slurm',
+        metavar='FILE',
+        help='write a slurm array script, run nothing')
+    mode.add_argument(
+        '--collect',
+        action='store_true',
+        help='only read the metrics of finished runs')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
         help='key=value overrides for the trainings and tests of the given '
         'configs; a config that is only tested (zero-shot) leaves out those '
         'whose top-level key it lacks, e.g. train_cfg.max_epochs=5 '
         'param_scheduler.1.T_max=5, with a note')
     parser.add_argument(
-        '--debug', action='store_true',
+        '--debug',
+        action='store_true',
         help='show the traceback of a user error (a wrong option, an empty '
         'work dir) instead of one line')
     parser.add_argument(
-        '--test-cfg-options', nargs='+', default=[],
+        '--test-cfg-options',
+        nargs='+',
+        default=[],
         help='key=value overrides for every test, of the given configs and '
         'of --test-configs (after --cfg-options; the same rule for missing '
         'keys), e.g. test_dataloader.batch_size=64')
@@ -568,15 +602,15 @@ def main(argv=None):
         return
     if args.slurm:
         lines = '\n'.join(f'  {shlex.quote(shell_line(job))}' for job in jobs)
-        write_atomic(args.slurm,
-                     '#!/usr/bin/env bash\n'
-                     f'#SBATCH --array=0-{len(jobs) - 1}\n'
-                     '#SBATCH --gres=gpu:1\n'
-                     '# One config x seed per array task; submit from the '
-                     'repository root with sbatch.\n'
-                     f'cd {shlex.quote(REPO)}\n'
-                     f'JOBS=(\n{lines}\n)\n'
-                     'eval "${JOBS[$SLURM_ARRAY_TASK_ID]}"\n')
+        write_atomic(
+            args.slurm, '#!/usr/bin/env bash\n'
+            f'#SBATCH --array=0-{len(jobs) - 1}\n'
+            '#SBATCH --gres=gpu:1\n'
+            '# One config x seed per array task; submit from the '
+            'repository root with sbatch.\n'
+            f'cd {shlex.quote(REPO)}\n'
+            f'JOBS=(\n{lines}\n)\n'
+            'eval "${JOBS[$SLURM_ARRAY_TASK_ID]}"\n')
         print(f'wrote {args.slurm}: {len(jobs)} array tasks')
         return
 
@@ -606,13 +640,13 @@ def main(argv=None):
                 parts.append(f'{name}: UNREADABLE')
                 continue
             results.setdefault(name, []).append(metrics)
-            shown = (f'base {metrics[BASE]:.2f} new {metrics[NEW]:.2f}'
-                     if _number(metrics.get(BASE)) and
-                     _number(metrics.get(NEW)) else
-                     f'top-1 {metrics[TOP1]:.2f}')
+            shown = (f'base {metrics[BASE]:.2f} new {metrics[NEW]:.2f}' if
+                     _number(metrics.get(BASE)) and _number(metrics.get(NEW))
+                     else f'top-1 {metrics[TOP1]:.2f}')
             parts.append(f'{name}: {shown}')
-        print(f'{label}: {"; ".join(parts)} ({time.time() - start:.0f} s)',
-              flush=True)
+        print(
+            f'{label}: {"; ".join(parts)} ({time.time() - start:.0f} s)',
+            flush=True)
 
     failed_list = '\nFailed or missing runs:\n  ' + '\n  '.join(failures)
     if not results:
@@ -629,8 +663,8 @@ def main(argv=None):
     print('\n' + text)
     if args.out:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns,
-                                extrasaction='ignore')
+        writer = csv.DictWriter(
+            buffer, fieldnames=columns, extrasaction='ignore')
         writer.writeheader()
         writer.writerows(rows)
         write_atomic(args.out + '.md', text + '\n')

@@ -195,8 +195,8 @@ def check_nothing_to_load(model, config):
     from mmprompt.errors import ConfigError
     trained = [name for name, p in model.named_parameters() if p.requires_grad]
     if trained:
-        shown = ', '.join(repr(n.replace('module.', '', 1))
-                          for n in trained[:3])
+        shown = ', '.join(
+            repr(n.replace('module.', '', 1)) for n in trained[:3])
         raise ConfigError(
             f'{config} trains {len(trained)} parameter tensor(s) ({shown}'
             f'{" ..." if len(trained) > 3 else ""}), but no checkpoint was '

@@ -5,5 +5,8 @@ _base_ = ['./dapt_tinyclip_procdtd.py']
 model = dict(
     head=dict(
         prompt_learner=dict(
-            ctx_init=dict(_delete_=True, type='DiffSTPromptInit', scale=0.1,
-                          noise='unit'))))
+            ctx_init=dict(
+                _delete_=True,
+                type='DiffSTPromptInit',
+                scale=0.1,
+                noise='unit'))))

@@ -6,5 +6,7 @@ model = dict(
     head=dict(
         prompt_learner=dict(
             ctx_init=dict(
-                _delete_=True, type='SameSTPromptInit', scale=0.1,
+                _delete_=True,
+                type='SameSTPromptInit',
+                scale=0.1,
                 noise='unit'))))

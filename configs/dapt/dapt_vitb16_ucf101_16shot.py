@@ -14,5 +14,4 @@ val_dataloader = dict(dataset=dict(num_shots=num_shots))
 optim_wrapper = dict(optimizer=dict(lr=20))
 model = dict(
     head=dict(
-        loss_intra=dict(loss_weight=0.1),
-        loss_inter=dict(loss_weight=0.1)))
+        loss_intra=dict(loss_weight=0.1), loss_inter=dict(loss_weight=0.1)))

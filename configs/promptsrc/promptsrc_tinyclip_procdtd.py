@@ -23,11 +23,11 @@ model = dict(
             n_vision_ctx=4,
             depth=4),
         knowledge_prompts=dict(
-            type='HandcraftedPrompts', templates='promptsrc60',
-            average='raw'),
+            type='HandcraftedPrompts', templates='promptsrc60', average='raw'),
         loss_text=dict(type='L1DistanceLoss', loss_weight=25.0),
         loss_image=dict(type='L1DistanceLoss', loss_weight=10.0),
         loss_kl=dict(
-            type='KLDivergenceLoss', loss_weight=1.0,
+            type='KLDivergenceLoss',
+            loss_weight=1.0,
             reduction='elementwise_mean')))
 train_dataloader = dict(batch_size=4)

@@ -6,6 +6,8 @@ _base_ = ['../maple/maple_tinyclip_procdtd.py']
 model = dict(
     head=dict(
         prompt_learner=dict(
-            _delete_=True, type='VPTDeepPromptLearner', n_vision_ctx=8,
+            _delete_=True,
+            type='VPTDeepPromptLearner',
+            n_vision_ctx=8,
             depth=4)))
 optim_wrapper = dict(optimizer=dict(lr=0.0025))

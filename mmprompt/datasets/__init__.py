@@ -22,11 +22,10 @@ __all__ = [
     'CoOpFGVCAircraft', 'CoOpFood101', 'CoOpOxfordFlowers', 'CoOpOxfordPets',
     'CoOpStanfordCars', 'CoOpSUN397', 'CoOpUCF101', 'CoOpImageNet',
     'CoOpImageNetV2', 'CoOpImageNetSketch', 'CoOpImageNetA', 'CoOpImageNetR',
-    'CoOpSynthetic',
-    'sample_few_shot', 'select_classes', 'split_base_new', 'relabel_items',
-    'make_synthetic_coop_dataset', 'COOP_TEMPLATES', 'IMAGENET_TEMPLATES',
-    'IMAGENET_TEMPLATES_SELECT', 'get_templates', 'CoOpProceduralDTD',
-    'PROCEDURAL_CLASSES', 'STYLES', 'COLOURS', 'SCALES', 'render_texture',
-    'make_procedural_dataset', 'EpisodicBatchSampler', 'ViewSampler',
-    'ViewIndex', 'view_seed', 'seeded_view'
+    'CoOpSynthetic', 'sample_few_shot', 'select_classes', 'split_base_new',
+    'relabel_items', 'make_synthetic_coop_dataset', 'COOP_TEMPLATES',
+    'IMAGENET_TEMPLATES', 'IMAGENET_TEMPLATES_SELECT', 'get_templates',
+    'CoOpProceduralDTD', 'PROCEDURAL_CLASSES', 'STYLES', 'COLOURS', 'SCALES',
+    'render_texture', 'make_procedural_dataset', 'EpisodicBatchSampler',
+    'ViewSampler', 'ViewIndex', 'view_seed', 'seeded_view'
 ]

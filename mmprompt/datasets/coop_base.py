@@ -325,8 +325,8 @@ def write_dataset_atomically(out_dir: str,
         f'{uuid.uuid4().hex[:8]}')
     os.mkdir(tmp_dir)
     try:
-        result = write(osp.join(tmp_dir, split_file),
-                       osp.join(tmp_dir, 'images'))
+        result = write(
+            osp.join(tmp_dir, split_file), osp.join(tmp_dir, 'images'))
         try:
             # Atomic; replaces a missing or empty folder (POSIX).
             os.rename(tmp_dir, target)
@@ -831,8 +831,8 @@ class CoOpDataset(BaseDataset):
         train_labels = {item[1] for item in splits['train']}
         test_only: Dict[int, List[str]] = {}
         for key in ('val', 'test'):
-            for label in sorted({item[1] for item in splits[key]} -
-                                train_labels):
+            for label in sorted({item[1]
+                                 for item in splits[key]} - train_labels):
                 test_only.setdefault(label, []).append(key)
         if not test_only:
             return

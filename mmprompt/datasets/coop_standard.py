@@ -230,8 +230,9 @@ class CoOpFGVCAircraft(CoOpDataset):
                     'FGVC-Aircraft archive (fgvc-aircraft-2013b/data/); set '
                     'data_root to that data/ folder.')
             return [
-                line.strip() for line in self.backend.get_text(
-                    path).splitlines() if line.strip()
+                line.strip()
+                for line in self.backend.get_text(path).splitlines()
+                if line.strip()
             ]
 
         variants = read_lines(split_path)

@@ -84,8 +84,9 @@ class _ImageNetFolders(CoOpDataset):
                     self.backend.join_path(root, folder), list_dir=False)
                 if not f.startswith('.') and f not in IGNORED_FILES)
             label, classname = label_of(folder), name_of(folder)
-            items.extend((osp.normpath(osp.join(prefix, folder, f)), label,
-                          classname) for f in files)
+            items.extend(
+                (osp.normpath(osp.join(prefix, folder, f)), label, classname)
+                for f in files)
         return items
 
     def _name_lookup(self, classnames, path):
@@ -138,8 +139,7 @@ class CoOpImageNet(_ImageNetFolders):
             folders = sorted(
                 self.backend.list_dir_or_file(root, list_file=False))
             labels = {f: i for i, f in enumerate(folders)}
-            splits[key] = self.scan(root, folders, labels.__getitem__,
-                                    name_of)
+            splits[key] = self.scan(root, folders, labels.__getitem__, name_of)
         train_classes = {item[1] for item in splits['train']}
         test_classes = {item[1] for item in splits['test']}
         if train_classes != test_classes:
@@ -179,8 +179,9 @@ class _WnidFolders(_ImageNetFolders):
     def load_split(self, split_path: str) -> Dict[str, List[tuple]]:
         classnames = self.read_classnames(split_path)
         folders = sorted(
-            self.backend.list_dir_or_file(self.image_root, list_file=False)
-        ) if self.backend.isdir(self.image_root) else None
+            self.backend.list_dir_or_file(
+                self.image_root, list_file=False)) if self.backend.isdir(
+                    self.image_root) else None
         labels = {f: i for i, f in enumerate(folders or [])}
         return self._test_only(
             self.scan(self.image_root, folders, labels.__getitem__,

@@ -1046,7 +1046,11 @@ def generator_command(data_root: str, **kwargs) -> str:
         data/procdtd'``.
     """
     defaults = dict(
-        num_train=32, num_val=8, num_test=40, size=64, seed=0,
+        num_train=32,
+        num_val=8,
+        num_test=40,
+        size=64,
+        seed=0,
         style='downstream')
     flags = ''.join(f" --{key.replace('_', '-')} {value}"
                     for key, value in kwargs.items()

@@ -21,8 +21,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from mmprompt.errors import DataError, PathNotFoundError
 from mmprompt.registry import TRANSFORMS
 
-__all__ = ['IMG_EXTENSIONS', 'CHECK_TOOL', 'decode_image', 'load_image',
-           'LoadCoOpImage']
+__all__ = [
+    'IMG_EXTENSIONS', 'CHECK_TOOL', 'decode_image', 'load_image',
+    'LoadCoOpImage'
+]
 
 #: File endings (lower case) that count as images, e.g. for
 #: ``check_coop_data.py --make-split``; the formats PIL decodes that image

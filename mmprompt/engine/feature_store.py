@@ -97,8 +97,9 @@ def _tower_reason(model) -> Optional[str]:
 
 def _own_methods_reason(model, methods, owners) -> Optional[str]:
     for method in methods:
-        owner = next((klass for klass in type(model).__mro__
-                      if method in vars(klass)), None)
+        owner = next(
+            (klass for klass in type(model).__mro__ if method in vars(klass)),
+            None)
         if owner not in owners:
             return f'{owner.__name__}.{method} is not {owners[0].__name__}\'s'
     return None
@@ -171,8 +172,8 @@ def frozen_target_reason(model) -> Optional[str]:
     if not (isinstance(model, VLPromptClassifier)
             and model.frozen_feats_in_loss):
         return 'the loss needs no frozen image features'
-    return _tower_reason(model) or _own_methods_reason(
-        model, ('loss', ), (VLPromptClassifier, ))
+    return _tower_reason(model) or _own_methods_reason(model, ('loss', ),
+                                                       (VLPromptClassifier, ))
 
 
 def tensor_digest(module: torch.nn.Module) -> str:
@@ -208,8 +209,8 @@ def encoder_fingerprint(model) -> dict:
         dtype=str(param.dtype),
         device=param.device.type)
     if getattr(model, 'with_neck', False):
-        parts['neck'] = dict(type=type(model.neck).__name__,
-                             weights=tensor_digest(model.neck))
+        parts['neck'] = dict(
+            type=type(model.neck).__name__, weights=tensor_digest(model.neck))
     preprocessor = model.data_preprocessor
     settings = dict(type=type(preprocessor).__name__)
     for name in ('mean', 'std', 'to_rgb', '_enable_normalize',
@@ -310,8 +311,9 @@ class _Progress:
             return
         if self.next_quarter <= 4 and \
                 self.done * 4 >= self.next_quarter * self.total:
-            print_log(f'{self.what}: {self.done}/{self.total} images',
-                      logger='current')
+            print_log(
+                f'{self.what}: {self.done}/{self.total} images',
+                logger='current')
             self.next_quarter = self.done * 4 // self.total + 1
 
 
@@ -538,11 +540,13 @@ class FeatureStore(ManagerMixin):
         array = feats.detach().cpu().contiguous()
         array = (array.view(torch.uint16)
                  if dtype in _BITS_DTYPES else array).numpy()
-        info = dict(info, shape=list(array.shape), dtype=dtype,
-                    created=time.strftime('%Y-%m-%d %H:%M:%S'))
-        for path, write in ((npy, lambda f: np.save(f, array)),
-                            (meta, lambda f: f.write(
-                                json.dumps(info, indent=1).encode()))):
+        info = dict(
+            info,
+            shape=list(array.shape),
+            dtype=dtype,
+            created=time.strftime('%Y-%m-%d %H:%M:%S'))
+        for path, write in ((npy, lambda f: np.save(f, array)), (
+                meta, lambda f: f.write(json.dumps(info, indent=1).encode()))):
             tmp = f'{path}.{uuid.uuid4().hex}.tmp'
             try:
                 with open(tmp, 'wb') as file:
@@ -589,12 +593,15 @@ class FeatureStore(ManagerMixin):
                     except (OSError, ValueError, AttributeError):
                         what = '(unreadable description)'
                     found['entries'].append(
-                        dict(key=key, what=what,
-                             bytes=osp.getsize(npy) + osp.getsize(meta),
-                             last_used=osp.getmtime(meta)))
+                        dict(
+                            key=key,
+                            what=what,
+                            bytes=osp.getsize(npy) + osp.getsize(meta),
+                            last_used=osp.getmtime(meta)))
         return found
 
-    def clean(self, unused_days: Optional[float] = None,
+    def clean(self,
+              unused_days: Optional[float] = None,
               dry_run: bool = False) -> List[str]:
         """Delete entries (all, or those unused for ``unused_days`` days)
         and unfinished writes older than an hour; never a foreign file.
@@ -608,8 +615,9 @@ class FeatureStore(ManagerMixin):
         """
         now = time.time()
         found = self.entries()
-        doomed = [path for path, mtime in found['partial']
-                  if now - mtime > 3600]
+        doomed = [
+            path for path, mtime in found['partial'] if now - mtime > 3600
+        ]
         for entry in found['entries']:
             if unused_days is None or \
                     now - entry['last_used'] > unused_days * 86400:
@@ -693,18 +701,26 @@ def stored_features(model,
 
     def encode_all() -> torch.Tensor:
         # Each rank encodes its own batches; every rank gets all features.
-        mine = encode_images(model, dataset, rank_batches[rank], collate_fn,
-                             num_workers, worker_init_fn, autocast,
-                             what=f'Encoding {what}')
+        mine = encode_images(
+            model,
+            dataset,
+            rank_batches[rank],
+            collate_fn,
+            num_workers,
+            worker_init_fn,
+            autocast,
+            what=f'Encoding {what}')
         if world_size == 1:
             return mine
         return torch.cat([f for f in all_gather_object(mine) if f.numel()])
 
     data = dataset_parts(dataset)
     if data is None:  # not image files: nothing to key an entry by
-        print_log(f'{what}: computed, not stored (the samples of '
-                  f'{type(dataset).__name__} have no img_path).',
-                  logger='current', level=logging.DEBUG)
+        print_log(
+            f'{what}: computed, not stored (the samples of '
+            f'{type(dataset).__name__} have no img_path).',
+            logger='current',
+            level=logging.DEBUG)
         return encode_all()
     key_parts = dict(
         version=FORMAT_VERSION,
@@ -725,14 +741,16 @@ def stored_features(model,
     npy = store.paths(key)[0]
     if hit:
         store.stats['hits'] += 1
-        print_log(f'Feature store hit: {what} ({count} samples) read from '
-                  f'{npy}; no image decoded.', logger='current',
-                  level=log_level)
+        print_log(
+            f'Feature store hit: {what} ({count} samples) read from '
+            f'{npy}; no image decoded.',
+            logger='current',
+            level=log_level)
         return feats
     store.stats['misses'] += 1
     print_log(
-        f'Feature store miss: encoding {what} ({count} samples)'
-        + (f' on {world_size} processes' if world_size > 1 else '') + '.',
+        f'Feature store miss: encoding {what} ({count} samples)' +
+        (f' on {world_size} processes' if world_size > 1 else '') + '.',
         logger='current',
         level=log_level)
     feats = encode_all()
@@ -740,9 +758,11 @@ def stored_features(model,
         info = dict(what=what, key=key_parts)
         if store.save(key, feats, info):
             size = osp.getsize(npy) / 2**20
-            print_log(f'Feature store: wrote {feats.shape[0]} features '
-                      f'({size:.1f} MiB) to {npy}.', logger='current',
-                      level=log_level)
+            print_log(
+                f'Feature store: wrote {feats.shape[0]} features '
+                f'({size:.1f} MiB) to {npy}.',
+                logger='current',
+                level=log_level)
     if world_size > 1:
         barrier()
     return feats
@@ -784,9 +804,12 @@ class StoredFeatureDataset(Dataset):
     def __getitem__(self, position: int) -> dict:
         index = self.indices[position]
         info = self.dataset.get_data_info(index)
-        sample = DataSample(metainfo=dict(
-            sample_idx=index,
-            **({'img_path': info['img_path']} if 'img_path' in info else {})))
+        sample = DataSample(
+            metainfo=dict(
+                sample_idx=index,
+                **({
+                    'img_path': info['img_path']
+                } if 'img_path' in info else {})))
         if 'gt_label' in info:
             sample.set_gt_label(info['gt_label'])
         feature = self.features[self.rows[position]].clone()
@@ -824,7 +847,8 @@ class FrozenTargetDataset(Dataset):
         return data
 
 
-def feature_loader(loader: DataLoader, features: torch.Tensor,
+def feature_loader(loader: DataLoader,
+                   features: torch.Tensor,
                    batches: Sequence[Sequence[int]],
                    first_row: int = 0,
                    rows: Optional[Sequence[int]] = None,
@@ -856,8 +880,7 @@ def feature_loader(loader: DataLoader, features: torch.Tensor,
         positions.append(list(range(start, start + len(batch))))
         start += len(batch)
     if not images:
-        dataset = StoredFeatureDataset(loader.dataset, features, indices,
-                                       rows)
+        dataset = StoredFeatureDataset(loader.dataset, features, indices, rows)
         return DataLoader(
             dataset, batch_sampler=positions, collate_fn=loader.collate_fn)
     dataset = FrozenTargetDataset(loader.dataset, features[list(rows)],

@@ -37,8 +37,7 @@ C_GRID = (1e6, 1e4, 1e2, 1., 1e-2, 1e-4, 1e-6)
 def _fit(features, labels, C, max_iter):
     from sklearn.linear_model import LogisticRegression
     return LogisticRegression(
-        solver='lbfgs', C=C, max_iter=max_iter).fit(
-            features, labels)
+        solver='lbfgs', C=C, max_iter=max_iter).fit(features, labels)
 
 
 def _accuracy(clf, features, labels) -> float:

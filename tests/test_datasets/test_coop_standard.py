@@ -34,7 +34,10 @@ def _touch(path):
     open(path, 'wb').close()
 
 
-def write_split_layout(root, split_file, image_dir, classnames,
+def write_split_layout(root,
+                       split_file,
+                       image_dir,
+                       classnames,
                        counts=(18, 2, 3)):
     """A CoOp split file and (empty) image files for it."""
     split = {}
@@ -75,21 +78,22 @@ def test_split_datasets_read_their_layout(spec, tmp_path):
 
 def test_missing_split_file_names_the_file(tmp_path):
     os.makedirs(tmp_path / 'pets')
-    with pytest.raises(FileNotFoundError,
-                       match=r"CoOpOxfordPets: split file .*"
-                       r"split_zhou_OxfordPets.json' not found"):
-        DATASETS.build(dict(type='CoOpOxfordPets',
-                            data_root=str(tmp_path / 'pets')))
+    with pytest.raises(
+            FileNotFoundError,
+            match=r"CoOpOxfordPets: split file .*"
+            r"split_zhou_OxfordPets.json' not found"):
+        DATASETS.build(
+            dict(type='CoOpOxfordPets', data_root=str(tmp_path / 'pets')))
 
 
 @pytest.mark.parametrize('type_,raw,clean', [
-    ('CoOpCaltech101', ['airplanes', 'Faces', 'Leopards', 'Motorbikes',
-                        'accordion'],
-     ['airplane', 'face', 'leopard', 'motorbike', 'accordion']),
+    ('CoOpCaltech101', [
+        'airplanes', 'Faces', 'Leopards', 'Motorbikes', 'accordion'
+    ], ['airplane', 'face', 'leopard', 'motorbike', 'accordion']),
     ('CoOpEuroSAT', ['AnnualCrop', 'Highway', 'SeaLake', 'Forest'],
      ['Annual Crop Land', 'Highway or Road', 'Sea or Lake', 'Forest']),
-    ('CoOpUCF101', ['ApplyEyeMakeup', 'Apply_Lipstick', 'YoYo'],
-     ['Apply_Eye_Makeup', 'Apply_Lipstick', 'Yo_Yo']),
+    ('CoOpUCF101', ['ApplyEyeMakeup', 'Apply_Lipstick', 'YoYo'
+                    ], ['Apply_Eye_Makeup', 'Apply_Lipstick', 'Yo_Yo']),
 ])
 def test_class_name_rules(type_, raw, clean, tmp_path):
     cls = DATASETS.get(type_)
@@ -126,16 +130,19 @@ def test_fgvc_aircraft_reads_the_official_variant_files(tmp_path):
     variants = ['707-320', '727-200', 'A300B4', 'Cessna 172', 'F-16A/B']
     write_aircraft(root, variants)
     train = DATASETS.build(
-        dict(type='CoOpFGVCAircraft', data_root=root, num_shots=16,
-             subsample='base'))
+        dict(
+            type='CoOpFGVCAircraft',
+            data_root=root,
+            num_shots=16,
+            subsample='base'))
     assert train.metainfo['classes'] == ('707-320', '727-200', 'A300B4')
     assert train.metainfo['template'] == \
         'a photo of a {}, a type of aircraft.'
     assert len(train) == 3 * 16
     assert train.get_data_info(0)['img_path'].startswith(
         osp.join(root, 'images'))
-    test = DATASETS.build(dict(type='CoOpFGVCAircraft', data_root=root,
-                               split='test'))
+    test = DATASETS.build(
+        dict(type='CoOpFGVCAircraft', data_root=root, split='test'))
     assert len(test) == 5 * 3
     assert sorted(set(test.get_gt_labels())) == list(range(5))
     names = [variants[label] for label in test.get_gt_labels()]
@@ -146,12 +153,15 @@ def test_fgvc_aircraft_errors(tmp_path):
     root = str(tmp_path / 'fgvc')
     os.makedirs(root)
     write_aircraft(root, ['707-320', 'A300B4'], drop='val')
-    with pytest.raises(FileNotFoundError, match=r"images_variant_val.txt' "
-                       r'not found.*official FGVC-Aircraft archive'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r"images_variant_val.txt' "
+            r'not found.*official FGVC-Aircraft archive'):
         DATASETS.build(dict(type='CoOpFGVCAircraft', data_root=root))
     write_aircraft(root, ['707-320', 'A300B4'])
     with open(osp.join(root, 'variants.txt'), 'w') as f:
         f.write('707-320\n')
-    with pytest.raises(ValueError, match=r"names variant 'A300B4', which is "
-                       r'not in'):
+    with pytest.raises(
+            ValueError, match=r"names variant 'A300B4', which is "
+            r'not in'):
         DATASETS.build(dict(type='CoOpFGVCAircraft', data_root=root))

@@ -30,11 +30,15 @@ class LabelledDataset:
 def _build(per_class=(16, ) * 8, seed=0, rank=0, world_size=1, **kwargs):
     dataset = LabelledDataset(per_class)
     sampler = DefaultSampler(dataset, shuffle=True, seed=seed)
-    args = dict(type='EpisodicBatchSampler', sampler=sampler, batch_size=3,
-                num_ways=4, num_support=2)
+    args = dict(
+        type='EpisodicBatchSampler',
+        sampler=sampler,
+        batch_size=3,
+        num_ways=4,
+        num_support=2)
     args.update(kwargs)
-    with mock.patch(f'{MODULE}.get_dist_info',
-                    return_value=(rank, world_size)):
+    with mock.patch(
+            f'{MODULE}.get_dist_info', return_value=(rank, world_size)):
         return DATA_SAMPLERS.build(args), dataset
 
 
@@ -108,22 +112,30 @@ def test_ranks_split_one_stream_of_tasks():
 
 
 def test_impossible_settings_fail_at_build_time():
-    with pytest.raises(ValueError, match=r'num_ways=9 but the dataset '
-                       r'LabelledDataset has only 8 classes'):
+    with pytest.raises(
+            ValueError,
+            match=r'num_ways=9 but the dataset '
+            r'LabelledDataset has only 8 classes'):
         _build(num_ways=9)
-    with pytest.raises(ValueError, match=r"2 \+ 15 = 17 images per class.*"
-                       r"class 'class0' \(label 0\) of LabelledDataset has "
-                       r'only 16 images'):
+    with pytest.raises(
+            ValueError,
+            match=r"2 \+ 15 = 17 images per class.*"
+            r"class 'class0' \(label 0\) of LabelledDataset has "
+            r'only 16 images'):
         _build(num_query=15)
-    with pytest.raises(ValueError, match=r"class 'class3' \(label 3\).*only "
-                       r'10 images'):
+    with pytest.raises(
+            ValueError, match=r"class 'class3' \(label 3\).*only "
+            r'10 images'):
         _build(per_class=(16, 16, 16, 10, 16), num_query=14)
-    with pytest.raises(ValueError, match=r'classes of LabelledDataset have '
-                       r'different numbers of images \(\[10, 16\]\); set '
-                       r'num_query explicitly \(at most 8\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'classes of LabelledDataset have '
+            r'different numbers of images \(\[10, 16\]\); set '
+            r'num_query explicitly \(at most 8\)'):
         _build(per_class=(16, 16, 16, 10, 16))
-    with pytest.raises(ValueError, match='num_support must be a positive '
-                       'int, but got 0'):
+    with pytest.raises(
+            ValueError, match='num_support must be a positive '
+            'int, but got 0'):
         _build(num_support=0)
     with pytest.raises(ValueError, match='batch_size must be a positive int'):
         _build(batch_size=0)
@@ -134,20 +146,27 @@ def test_impossible_settings_fail_at_build_time():
 def test_runner_builds_an_episodic_dataloader(tmp_path):
     from mmengine.runner import Runner
     root = str(tmp_path / 'data')
-    make_synthetic_coop_dataset(root, num_classes=6,
-                                images_per_class=(4, 2, 2), seed=0)
+    make_synthetic_coop_dataset(
+        root, num_classes=6, images_per_class=(4, 2, 2), seed=0)
     loader = Runner.build_dataloader(
         dict(
             batch_size=2,
             num_workers=0,
             sampler=dict(type='DefaultSampler', shuffle=True),
             batch_sampler=dict(
-                type='EpisodicBatchSampler', num_ways=3, num_support=1,
+                type='EpisodicBatchSampler',
+                num_ways=3,
+                num_support=1,
                 iters_per_epoch=4),
             dataset=dict(
-                type='CoOpSynthetic', data_root=root, num_shots=4,
-                subsample='base', pipeline=[dict(type='LoadImageFromFile'),
-                                            dict(type='PackInputs')])),
+                type='CoOpSynthetic',
+                data_root=root,
+                num_shots=4,
+                subsample='base',
+                pipeline=[
+                    dict(type='LoadImageFromFile'),
+                    dict(type='PackInputs')
+                ])),
         seed=1)
     assert isinstance(loader.batch_sampler, EpisodicBatchSampler)
     assert loader.batch_sampler.seed == 1

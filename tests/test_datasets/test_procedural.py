@@ -311,8 +311,11 @@ class TestWritesOnFirstUse(TestCase):
 
     def build(self, **kwargs):
         return DATASETS.build(
-            dict(type='CoOpProceduralDTD', data_root=self.root,
-                 serialize_data=False, **kwargs))
+            dict(
+                type='CoOpProceduralDTD',
+                data_root=self.root,
+                serialize_data=False,
+                **kwargs))
 
     def test_flag(self):
         self.assertTrue(CoOpProceduralDTD.WRITES_ON_FIRST_USE)
@@ -371,8 +374,7 @@ class TestWritesOnFirstUse(TestCase):
             with self.assertRaisesRegex(PathNotFoundError, message):
                 call()
         self.assertEqual(read_tree(self.root), before)
-        self.assertEqual(os.listdir(osp.join(self.root, 'images')),
-                         ['banded'])
+        self.assertEqual(os.listdir(osp.join(self.root, 'images')), ['banded'])
 
     def test_interrupted_write_is_redone(self):
         real = procedural.render_texture

@@ -18,16 +18,15 @@ BASE_CONFIGS = ('coop_dtd_base2new.py', 'coop_synthetic_base2new.py',
 
 
 def _pixels(h, w, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3),
-                                                dtype=np.uint8)
+    return np.random.default_rng(seed).integers(
+        0, 256, (h, w, 3), dtype=np.uint8)
 
 
 def _exif_jpeg(path, orientation=6, h=12, w=20):
     """A non-square JPEG whose EXIF says "rotate 90 degrees to show"."""
     exif = Image.Exif()
     exif[0x0112] = orientation
-    Image.fromarray(_pixels(h, w)).save(path, exif=exif.tobytes(),
-                                        quality=95)
+    Image.fromarray(_pixels(h, w)).save(path, exif=exif.tobytes(), quality=95)
     return str(path)
 
 
@@ -48,8 +47,11 @@ def test_default_decodes_as_dassl_ignoring_exif(tmp_path):
     assert results['img_shape'] == results['ori_shape'] == (12, 20)
     # Byte-identical to mmcv's pillow decoding that ignores the orientation.
     mmcv_pillow = TRANSFORMS.build(
-        dict(type='LoadImageFromFile', imdecode_backend='pillow',
-             color_type='color_ignore_orientation'))(dict(img_path=path))
+        dict(
+            type='LoadImageFromFile',
+            imdecode_backend='pillow',
+            color_type='color_ignore_orientation'))(
+                dict(img_path=path))
     np.testing.assert_array_equal(img, mmcv_pillow['img'])
 
 
@@ -58,15 +60,13 @@ def test_old_loader_and_exif_option_rotate(tmp_path):
     dassl_bgr = np.asarray(Image.open(path).convert('RGB'))[:, :, ::-1]
     # The loader of the configs before: OpenCV applies the orientation, so
     # the image reaches the model rotated, with another shape.
-    old = TRANSFORMS.build(dict(type='LoadImageFromFile'))(
-        dict(img_path=path))
+    old = TRANSFORMS.build(dict(type='LoadImageFromFile'))(dict(img_path=path))
     assert old['img'].shape == (20, 12, 3)
     rotated = _load(path, exif_orientation=True)
     assert rotated['img'].shape == (20, 12, 3)
     assert rotated['img_shape'] == rotated['ori_shape'] == (20, 12)
     # Orientation 6: shown after rotating 90 degrees clockwise.
-    np.testing.assert_array_equal(rotated['img'],
-                                  np.rot90(dassl_bgr, k=-1))
+    np.testing.assert_array_equal(rotated['img'], np.rot90(dassl_bgr, k=-1))
     mmcv_exif = TRANSFORMS.build(
         dict(type='LoadImageFromFile', imdecode_backend='pillow'))(
             dict(img_path=path))
@@ -83,8 +83,7 @@ def test_png_identical_to_the_old_loader(tmp_path, mode):
     else:
         image = image.convert(mode)
     image.save(path)
-    old = TRANSFORMS.build(dict(type='LoadImageFromFile'))(
-        dict(img_path=path))
+    old = TRANSFORMS.build(dict(type='LoadImageFromFile'))(dict(img_path=path))
     new = _load(path)
     np.testing.assert_array_equal(new['img'], old['img'])
     assert new['img_shape'] == old['img_shape'] == (9, 14)
@@ -108,27 +107,30 @@ def _broken(tmp_path):
 def test_broken_images_raise_a_data_error_naming_the_file(tmp_path):
     files = _broken(tmp_path)
     tool = 'tools/dataset_converters/check_coop_data.py DATA_ROOT'
-    with pytest.raises(DataError,
-                       match=rf"cannot decode image '{files['empty']}': the "
-                       r'file is empty \(0 bytes\)\. Replace the file .*'
-                       + tool):
+    with pytest.raises(
+            DataError,
+            match=rf"cannot decode image '{files['empty']}': the "
+            r'file is empty \(0 bytes\)\. Replace the file .*' + tool):
         _load(files['empty'])
     # PIL opens a truncated JPEG lazily; the transform must load it.
-    with pytest.raises(DataError,
-                       match=rf"cannot decode image '{files['truncated']}' "
-                       r'\(OSError: .*\); it is truncated, corrupt or not '
-                       r'an image\.'):
+    with pytest.raises(
+            DataError,
+            match=rf"cannot decode image '{files['truncated']}' "
+            r'\(OSError: .*\); it is truncated, corrupt or not '
+            r'an image\.'):
         _load(files['truncated'])
-    with pytest.raises(DataError,
-                       match=rf"cannot decode image '{files['text']}' "
-                       r'\(not in an image format PIL reads; the file begins '
-                       r"b'<html>404 Not Fo'\); it is truncated, corrupt or "
-                       r'not an image\. .*' + tool) as info:
+    with pytest.raises(
+            DataError,
+            match=rf"cannot decode image '{files['text']}' "
+            r'\(not in an image format PIL reads; the file begins '
+            r"b'<html>404 Not Fo'\); it is truncated, corrupt or "
+            r'not an image\. .*' + tool) as info:
         _load(files['text'])
     assert info.value.reason == ('not in an image format PIL reads; the '
                                  "file begins b'<html>404 Not Fo'")
-    with pytest.raises(PathNotFoundError,
-                       match=rf"image '{tmp_path}/none.jpg' not found\. "):
+    with pytest.raises(
+            PathNotFoundError,
+            match=rf"image '{tmp_path}/none.jpg' not found\. "):
         _load(tmp_path / 'none.jpg')
     # A DataError is still a ValueError for old `except ValueError` code.
     with pytest.raises(ValueError):
@@ -162,9 +164,13 @@ def test_base_pipelines_load_as_dassl_and_fail_loudly(tmp_path, config):
 
     def build(key, pipeline, test_mode):
         return DATASETS.build(
-            dict(type='CoOpDataset', data_root=str(root),
-                 split_file='split.json', split=key, pipeline=pipeline,
-                 test_mode=test_mode))
+            dict(
+                type='CoOpDataset',
+                data_root=str(root),
+                split_file='split.json',
+                split=key,
+                pipeline=pipeline,
+                test_mode=test_mode))
 
     # The test pipeline sees Dassl's (unrotated) landscape image: its short
     # edge is the height, so the resized image is wider than high before

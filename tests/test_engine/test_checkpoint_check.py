@@ -89,18 +89,20 @@ def test_coop_checkpoint_into_zero_shot_is_refused(coop, zeroshot):
 
 def test_linear_probe_checkpoint_into_coop_is_refused(coop):
     checkpoint = dict(
-        meta=dict(mmprompt=dict(
-            config='lp_tinyclip_procdtd_fewshot4.py',
-            method='ImageClassifier/LinearClsHead')),
+        meta=dict(
+            mmprompt=dict(
+                config='lp_tinyclip_procdtd_fewshot4.py',
+                method='ImageClassifier/LinearClsHead')),
         state_dict={
             'head.fc.weight': torch.zeros(3, 64),
             'head.fc.bias': torch.zeros(3)
         })
-    with pytest.raises(CheckpointError,
-                       match=r"the weights 'head.prompt_learner.ctx' that "
-                       r'this model trains are not in it; and it holds keys '
-                       r"the model does not have: 'head.fc.weight', "
-                       r"'head.fc.bias'.*lp_tinyclip_procdtd_fewshot4.py"):
+    with pytest.raises(
+            CheckpointError,
+            match=r"the weights 'head.prompt_learner.ctx' that "
+            r'this model trains are not in it; and it holds keys '
+            r"the model does not have: 'head.fc.weight', "
+            r"'head.fc.bias'.*lp_tinyclip_procdtd_fewshot4.py"):
         check_checkpoint_fits(coop, checkpoint, 'lp.pth')
 
 
@@ -110,23 +112,24 @@ def test_maple_checkpoint_into_coop_is_refused(coop):
     assert 'VLPromptClassifier/PromptClsHead/MaPLePromptLearner' in \
         checkpoint['meta']['mmprompt']['method']
     coop_like = _model('coop_vitb16.py', ctx_init='a photo')
-    with pytest.raises(CheckpointError,
-                       match=r'holds keys the model does not have: .*'
-                       r"maple_tinyclip_procdtd.py"):
+    with pytest.raises(
+            CheckpointError,
+            match=r'holds keys the model does not have: .*'
+            r"maple_tinyclip_procdtd.py"):
         check_checkpoint_fits(coop_like, checkpoint, 'maple.pth')
 
 
 def test_shape_mismatch_is_a_checkpoint_error(coop):
     checkpoint = dict(state_dict={'head.prompt_learner.ctx': torch.zeros(2)})
-    with pytest.raises(CheckpointError,
-                       match=r"Checkpoint bad.pth does not fit .*"
-                       r"'head.prompt_learner.ctx' has shape \(2,\) but"):
+    with pytest.raises(
+            CheckpointError,
+            match=r"Checkpoint bad.pth does not fit .*"
+            r"'head.prompt_learner.ctx' has shape \(2,\) but"):
         check_checkpoint_fits(coop, checkpoint, 'bad.pth')
 
 
 def test_checkpoint_without_record_says_so(zeroshot):
-    with pytest.raises(CheckpointError,
-                       match='carries no mmprompt record'):
+    with pytest.raises(CheckpointError, match='carries no mmprompt record'):
         check_checkpoint_fits(zeroshot,
                               {'head.prompt_learner.ctx': torch.zeros(1)})
 

@@ -19,8 +19,11 @@ from mmprompt.registry import DATASETS, HOOKS, MODELS
 
 PIPELINE = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.0),
-         backend='pillow'),
+    dict(
+        type='RandomResizedCrop',
+        scale=32,
+        crop_ratio_range=(0.5, 1.0),
+        backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
@@ -32,8 +35,13 @@ def dataset(tmp_path_factory):
     make_synthetic_coop_dataset(
         root, num_classes=4, images_per_class=(3, 1, 1), seed=0)
     return DATASETS.build(
-        dict(type='CoOpSynthetic', data_root=root, split='train',
-             subsample='all', num_shots=3, pipeline=PIPELINE))
+        dict(
+            type='CoOpSynthetic',
+            data_root=root,
+            split='train',
+            subsample='all',
+            num_shots=3,
+            pipeline=PIPELINE))
 
 
 @pytest.fixture(scope='module')
@@ -47,14 +55,15 @@ def model():
 
 def _build_model():
     return MODELS.build(
-        dict(type='VLPromptClassifier',
-             data_preprocessor=dict(type='ClsDataPreprocessor'),
-             backbone=dict(type='OpenCLIPImageEncoder',
-                           model_name=TINY_MODEL),
-             head=dict(type='DAPTHead',
-                       text_encoder=dict(type='OpenCLIPTextEncoder',
-                                         model_name=TINY_MODEL),
-                       prompt_learner=dict(type='DAPTPromptLearner'))))
+        dict(
+            type='VLPromptClassifier',
+            data_preprocessor=dict(type='ClsDataPreprocessor'),
+            backbone=dict(type='OpenCLIPImageEncoder', model_name=TINY_MODEL),
+            head=dict(
+                type='DAPTHead',
+                text_encoder=dict(
+                    type='OpenCLIPTextEncoder', model_name=TINY_MODEL),
+                prompt_learner=dict(type='DAPTPromptLearner'))))
 
 
 def _runner(model, dataset, work_dir, seed=1):
@@ -119,8 +128,9 @@ def test_hook_computes_sets_stores_and_reuses(model, dataset, tmp_path):
     torch.testing.assert_close(protos, expected, rtol=0, atol=1e-6)
     # Same key: read from the store, no image decoded.
     model.head.set_prototypes(torch.zeros(4, 64))
-    with patch.object(type(dataset), 'prepare_data',
-                      side_effect=AssertionError('decoded')):
+    with patch.object(
+            type(dataset), 'prepare_data',
+            side_effect=AssertionError('decoded')):
         hook.before_train(runner)
     assert torch.equal(model.head.prototypes, protos)
     assert store.stats['hits'] == 1

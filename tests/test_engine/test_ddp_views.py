@@ -6,10 +6,12 @@ import sys
 import torch
 
 sys.path.insert(
-    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                'test_tools'))
+    0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_tools'))
+# yapf: disable
 from test_train_test import (CONFIG, REPO, TORCHRUN, _options, _run,  # noqa
                              data_root)
+
+# yapf: enable
 
 
 def _ctx(work, epoch):
@@ -18,8 +20,9 @@ def _ctx(work, epoch):
     return state['state_dict']['head.prompt_learner.ctx']
 
 
-def test_two_process_augmented_run_equals_one_process(data_root,  # noqa
-                                                      tmp_path):
+def test_two_process_augmented_run_equals_one_process(
+        data_root,  # noqa
+        tmp_path):
     """2 ranks x batch 16 == 1 rank x batch 32, with random crops and flips.
 
     The config's ViewSampler makes the crop of sample i in epoch e a
@@ -32,13 +35,19 @@ def test_two_process_augmented_run_equals_one_process(data_root,  # noqa
     epochs = 2
     one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
     opts = {'default_hooks.checkpoint.interval': 1}
-    _run(['tools/train.py', CONFIG, '--work-dir', one] +
-         _options(data_root, epochs=epochs,
-                  **{'train_dataloader.batch_size': 32}, **opts), REPO)
-    log = _run(TORCHRUN + [
-        'tools/train.py', CONFIG, '--work-dir', two, '--launcher', 'pytorch'
-    ] + _options(data_root, epochs=epochs,
-                 **{'train_dataloader.batch_size': 16}, **opts), REPO)
+    _run(['tools/train.py', CONFIG, '--work-dir', one] + _options(
+        data_root,
+        epochs=epochs,
+        **{'train_dataloader.batch_size': 32},
+        **opts), REPO)
+    log = _run(
+        TORCHRUN +
+        ['tools/train.py', CONFIG, '--work-dir', two, '--launcher', 'pytorch'
+         ] + _options(
+             data_root,
+             epochs=epochs,
+             **{'train_dataloader.batch_size': 16},
+             **opts), REPO)
     assert 'gloo' in log
     for epoch in range(1, epochs + 1):
         delta = (_ctx(one, epoch) - _ctx(two, epoch)).abs().max().item()

@@ -16,8 +16,7 @@ def test_close_process_group(tmp_path):
     close_process_group()  # nothing to close: no error
     before = _native_threads()
     dist.init_process_group(
-        'gloo', init_method=f'file://{tmp_path}/store', rank=0,
-        world_size=1)
+        'gloo', init_method=f'file://{tmp_path}/store', rank=0, world_size=1)
     assert dist.is_initialized()
     # A DDP module (as a runner's model) holds the group: its gloo threads
     # outlive destroy_process_group until the module is gone.

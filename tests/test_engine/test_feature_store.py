@@ -54,8 +54,13 @@ def model():
 
 def _dataset(data_root, pipeline=TEST_PIPELINE, split='test'):
     return DATASETS.build(
-        dict(type='CoOpSynthetic', data_root=data_root, split=split,
-             num_shots=16, subsample='all', pipeline=pipeline))
+        dict(
+            type='CoOpSynthetic',
+            data_root=data_root,
+            split=split,
+            num_shots=16,
+            subsample='all',
+            pipeline=pipeline))
 
 
 def _batches(n, size=8):
@@ -63,8 +68,8 @@ def _batches(n, size=8):
 
 
 def _store(tmp_path, name='s'):
-    return FeatureStore.get_instance(f'test-{tmp_path}-{name}',
-                                     root=str(tmp_path / 'store'))
+    return FeatureStore.get_instance(
+        f'test-{tmp_path}-{name}', root=str(tmp_path / 'store'))
 
 
 class _NoDecode:
@@ -135,9 +140,11 @@ def test_corrupt_entries_are_errors_that_name_the_file(tmp_path):
     npy, meta = store.paths('cd01')
     with open(npy, 'r+b') as f:
         f.truncate(60)
-    with pytest.raises(DataError, match=r'entry .*cd01.npy does not decode '
-                       r'as a .npy array .*Delete the entry \(rm .*cd01.npy '
-                       r'.*cd01.json\) or the whole store'):
+    with pytest.raises(
+            DataError,
+            match=r'entry .*cd01.npy does not decode '
+            r'as a .npy array .*Delete the entry \(rm .*cd01.npy '
+            r'.*cd01.json\) or the whole store'):
         store.load('cd01')
     with open(meta, 'w') as f:
         f.write('{"shape": [4')
@@ -146,13 +153,14 @@ def test_corrupt_entries_are_errors_that_name_the_file(tmp_path):
     store.save('cd02', torch.ones(4, 2), {})
     with open(store.paths('cd02')[1], 'w') as f:
         json.dump(dict(shape=[3, 2], dtype='float32'), f)
-    with pytest.raises(DataError, match=r'shape \(4, 2\), but its '
-                       r'description says \(3, 2\)'):
+    with pytest.raises(
+            DataError,
+            match=r'shape \(4, 2\), but its '
+            r'description says \(3, 2\)'):
         store.load('cd02')
 
 
-def test_unwritable_store_warns_or_fails_when_asked_for(tmp_path,
-                                                        monkeypatch):
+def test_unwritable_store_warns_or_fails_when_asked_for(tmp_path, monkeypatch):
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, 'Permission denied')
@@ -171,18 +179,22 @@ def test_unwritable_store_warns_or_fails_when_asked_for(tmp_path,
     assert level == logging.WARNING
     assert 'cannot be written (Permission denied); features are computed ' \
         'and not stored' in text
-    explicit = FeatureStore.get_instance(f'ro2-{tmp_path}',
-                                         root=str(tmp_path / 'mine'))
-    with pytest.raises(ConfigError, match=r'folder .*mine cannot be written '
-                       r'\(Permission denied\)\. Make it writable'):
+    explicit = FeatureStore.get_instance(
+        f'ro2-{tmp_path}', root=str(tmp_path / 'mine'))
+    with pytest.raises(
+            ConfigError,
+            match=r'folder .*mine cannot be written '
+            r'\(Permission denied\)\. Make it writable'):
         explicit.writable()
 
 
 def test_a_store_inside_a_data_root_is_refused(tmp_path):
-    store = FeatureStore.get_instance(f'in-{tmp_path}',
-                                      root=str(tmp_path / 'data' / 'cache'))
-    with pytest.raises(ConfigError, match=r'is inside the data root .*data; '
-                       r'mmprompt never writes into a dataset folder'):
+    store = FeatureStore.get_instance(
+        f'in-{tmp_path}', root=str(tmp_path / 'data' / 'cache'))
+    with pytest.raises(
+            ConfigError,
+            match=r'is inside the data root .*data; '
+            r'mmprompt never writes into a dataset folder'):
         store.check_outside([None, str(tmp_path / 'data')])
     store.check_outside([str(tmp_path / 'other')])
 
@@ -234,7 +246,11 @@ def test_every_key_part_invalidates_the_entry(model, data_root, tmp_path):
 
 
 # Loops ------------------------------------------------------------------
-def _runner(data_root, work_dir, epochs=2, config=CONFIG, edit=None,
+def _runner(data_root,
+            work_dir,
+            epochs=2,
+            config=CONFIG,
+            edit=None,
             **store_cfg):
     cfg = Config.fromfile(config)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -256,14 +272,13 @@ def _train_and_test(data_root, work_dir, **store_cfg):
         runner.train()
         metrics = runner.test()
     ctx = runner.model.head.prompt_learner.ctx.detach().clone()
-    hook = next(h for h in runner.hooks if type(h).__name__ ==
-                'FeatureStoreHook')
+    hook = next(
+        h for h in runner.hooks if type(h).__name__ == 'FeatureStoreHook')
     return metrics, ctx, decoding.calls, hook.store.stats
 
 
-def test_exact_store_gives_identical_prompts_and_metrics(data_root,
-                                                         tmp_path,
-                                                         monkeypatch):
+def test_exact_store_gives_identical_prompts_and_metrics(
+        data_root, tmp_path, monkeypatch):
     monkeypatch.setenv(STORE_ENV, str(tmp_path / 'store'))
     off = _train_and_test(data_root, tmp_path / 'off', test=False, val=False)
     miss = _train_and_test(data_root, tmp_path / 'miss', train_views='exact')
@@ -296,8 +311,8 @@ def test_promptsrc_reads_its_frozen_target_from_the_store(
     cfg.dump(config)
 
     def run(name, **store_cfg):
-        runner = _runner(data_root, tmp_path / name, config=config,
-                         **store_cfg)
+        runner = _runner(
+            data_root, tmp_path / name, config=config, **store_cfg)
         backbone = runner.model.backbone
         calls = []
         forward = backbone.forward
@@ -309,10 +324,12 @@ def test_promptsrc_reads_its_frozen_target_from_the_store(
         with patch.object(backbone, 'forward', counted), \
                 _NoDecode() as decoding:
             runner.train()
-        hook = next(h for h in runner.hooks
-                    if type(h).__name__ == 'FeatureStoreHook')
-        params = {k: v.detach().clone() for k, v in
-                  runner.model.named_parameters() if v.requires_grad}
+        hook = next(
+            h for h in runner.hooks if type(h).__name__ == 'FeatureStoreHook')
+        params = {
+            k: v.detach().clone()
+            for k, v in runner.model.named_parameters() if v.requires_grad
+        }
         return params, sum(calls), decoding.calls, hook.store.stats, runner
 
     off = run('off', test=False, val=False)
@@ -339,10 +356,10 @@ def test_promptsrc_reads_its_frozen_target_from_the_store(
 def test_fast_views_encode_each_image_v_times(data_root, tmp_path,
                                               monkeypatch):
     monkeypatch.setenv(STORE_ENV, str(tmp_path / 'store'))
-    exact = _train_and_test(data_root, tmp_path / 'exact', epochs=3,
-                            test=False, val=False)
-    fast = _train_and_test(data_root, tmp_path / 'fast', epochs=3,
-                           train_views=2)
+    exact = _train_and_test(
+        data_root, tmp_path / 'exact', epochs=3, test=False, val=False)
+    fast = _train_and_test(
+        data_root, tmp_path / 'fast', epochs=3, train_views=2)
     assert fast[2] == 2 * 48 + 24 + 36  # 2 views, not 3 epochs
     assert fast[3]['misses'] == 4  # 2 views, val, test
     # An approximation: close to, not equal to, exact training.
@@ -357,35 +374,44 @@ def test_stored_training_views_need_seeded_views(data_root, tmp_path,
     monkeypatch.setenv(STORE_ENV, str(tmp_path / 'store'))
 
     def plain_sampler(cfg):
-        cfg.train_dataloader.sampler = dict(type='DefaultSampler',
-                                            shuffle=True)
+        cfg.train_dataloader.sampler = dict(
+            type='DefaultSampler', shuffle=True)
 
     def repeated(cfg):
         cfg.train_dataloader.dataset = dict(
-            type='RepeatDataset', times=2,
+            type='RepeatDataset',
+            times=2,
             dataset=cfg.train_dataloader.dataset)
 
-    runner = _runner(data_root, tmp_path / 'plain', edit=plain_sampler,
-                     train_views='exact')
-    with pytest.raises(ConfigError, match=r"train_views='exact' stores the "
-                       r'views of seeded indices, but the training sampler '
-                       r'\(DefaultSampler\) yields plain ints \(index \d+\)'
-                       r'.*sampler=dict\(type=.ViewSampler.\)'):
+    runner = _runner(
+        data_root, tmp_path / 'plain', edit=plain_sampler, train_views='exact')
+    with pytest.raises(
+            ConfigError,
+            match=r"train_views='exact' stores the "
+            r'views of seeded indices, but the training sampler '
+            r'\(DefaultSampler\) yields plain ints \(index \d+\)'
+            r'.*sampler=dict\(type=.ViewSampler.\)'):
         runner.train()
     for views in ('exact', 2):
-        runner = _runner(data_root, tmp_path / f'rep{views}', edit=repeated,
-                         train_views=views)
-        with pytest.raises(ConfigError, match=r'RepeatDataset hands the '
-                           r'datasets it wraps plain int indices.*'
-                           r'train_views=None'):
+        runner = _runner(
+            data_root,
+            tmp_path / f'rep{views}',
+            edit=repeated,
+            train_views=views)
+        with pytest.raises(
+                ConfigError,
+                match=r'RepeatDataset hands the '
+                r'datasets it wraps plain int indices.*'
+                r'train_views=None'):
             runner.train()
-    stored = [name for _, _, names in os.walk(tmp_path / 'store')
-              for name in names if name.endswith('.npy')]
+    stored = [
+        name for _, _, names in os.walk(tmp_path / 'store') for name in names
+        if name.endswith('.npy')
+    ]
     assert stored == []
     # The same sampler without stored views trains (views from the global
     # generators, as mmengine draws them).
-    runner = _runner(data_root, tmp_path / 'plain_off',
-                     edit=plain_sampler)
+    runner = _runner(data_root, tmp_path / 'plain_off', edit=plain_sampler)
     runner.train()
 
 
@@ -407,8 +433,10 @@ def test_models_that_prompt_the_image_tower_are_left_alone(model):
         model.backbone.frozen = True
     hook = HOOKS.build(dict(type='FeatureStoreHook', train_views='exact'))
     assert hook.train_views == 'exact'
-    with pytest.raises(ConfigError, match=r"train_views must be None \(off\)"
-                       r", 'exact' or a positive number of views, not 0"):
+    with pytest.raises(
+            ConfigError,
+            match=r"train_views must be None \(off\)"
+            r", 'exact' or a positive number of views, not 0"):
         HOOKS.build(dict(type='FeatureStoreHook', train_views=0))
 
 
@@ -433,14 +461,13 @@ def test_view_indices_key_their_draw(model, data_root, tmp_path):
     train_pipeline = Config.fromfile(CONFIG).train_dataloader.dataset.pipeline
     dataset = _dataset(data_root, train_pipeline, split='train')
     views = [[[ViewIndex(i, 1, 0) for i in range(8)]]]
-    first = stored_features(model, dataset, views,
-                            store=store)
-    other = stored_features(model, dataset,
-                            [[[ViewIndex(i, 1, 1) for i in range(8)]]],
-                            store=store)
+    first = stored_features(model, dataset, views, store=store)
+    other = stored_features(
+        model,
+        dataset, [[[ViewIndex(i, 1, 1) for i in range(8)]]],
+        store=store)
     assert store.stats['misses'] == 2  # epoch 1's views are other views
     assert not torch.equal(first, other)
     with _NoDecode(forbid=True):
         assert torch.equal(
-            stored_features(model, dataset, views,
-                            store=store), first)
+            stored_features(model, dataset, views, store=store), first)

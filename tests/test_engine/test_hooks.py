@@ -96,10 +96,12 @@ class TestSetClassNamesHook(TestCase):
                 templates='imagenet_select+dataset'))
         model = ToyModel(head)
         learner = head.prompt_learner
-        for name, count in (('ImageNet', 7), ('ImageNetV2', 8),
-                            ('EuroSAT', 8)):
-            meta = dict(classes=('x', 'y'), template='a photo of a {}.',
-                        dataset_name=name)
+        for name, count in (('ImageNet', 7), ('ImageNetV2', 8), ('EuroSAT',
+                                                                 8)):
+            meta = dict(
+                classes=('x', 'y'),
+                template='a photo of a {}.',
+                dataset_name=name)
             SetClassNamesHook().before_test_epoch(
                 _class_runner(model, test=meta))
             self.assertEqual(len(learner.resolved_templates), count, name)
@@ -124,9 +126,9 @@ class TestSetClassNamesHook(TestCase):
         self.assertEqual(model.head.calls, [(('c', 'd'), 'a photo of a {}.')])
 
     def test_dataset_wrapper(self):
-        dataset = RepeatDataset(ToyDataset(metainfo=dict(TRAIN_META),
-                                           serialize_data=False),
-                                times=2)
+        dataset = RepeatDataset(
+            ToyDataset(metainfo=dict(TRAIN_META), serialize_data=False),
+            times=2)
         model = ToyModel()
         runner = _class_runner(model)
         runner.train_dataloader = DataLoader(dataset)
@@ -237,20 +239,21 @@ class TestEpochSeedHook(TestCase):
         self.assertNotEqual(_draws(), first)
         hook.before_train_epoch(_seed_runner(seed=43, epoch=3))
         self.assertNotEqual(_draws(), first)
-        with patch('mmprompt.engine.hooks.epoch_seed.get_rank',
-                   return_value=1):
+        with patch(
+                'mmprompt.engine.hooks.epoch_seed.get_rank', return_value=1):
             hook.before_train_epoch(_seed_runner(epoch=3))
         self.assertNotEqual(_draws(), first)
 
     def test_worker_init_fn_replaced(self):
-        dataloader = DataLoader(RandomDataset(),
-                                num_workers=2,
-                                worker_init_fn=functools.partial(
-                                    mmengine_worker_init_fn,
-                                    num_workers=2,
-                                    rank=0,
-                                    seed=42,
-                                    disable_subprocess_warning=True))
+        dataloader = DataLoader(
+            RandomDataset(),
+            num_workers=2,
+            worker_init_fn=functools.partial(
+                mmengine_worker_init_fn,
+                num_workers=2,
+                rank=0,
+                seed=42,
+                disable_subprocess_warning=True))
         hook = EpochSeedHook()
         for epoch in (0, 1):
             hook.before_train_epoch(
@@ -259,12 +262,13 @@ class TestEpochSeedHook(TestCase):
             self.assertIs(fn.func, mmengine_worker_init_fn)
             self.assertEqual(
                 fn.keywords,
-                dict(num_workers=2,
-                     rank=0,
-                     seed=epoch_seed(42, epoch),
-                     disable_subprocess_warning=True))
-        with patch('mmprompt.engine.hooks.epoch_seed.get_rank',
-                   return_value=2):
+                dict(
+                    num_workers=2,
+                    rank=0,
+                    seed=epoch_seed(42, epoch),
+                    disable_subprocess_warning=True))
+        with patch(
+                'mmprompt.engine.hooks.epoch_seed.get_rank', return_value=2):
             hook.before_train_epoch(_seed_runner(dataloader=dataloader))
         self.assertEqual(dataloader.worker_init_fn.keywords['rank'], 2)
         self.assertEqual(dataloader.worker_init_fn.keywords['seed'],
@@ -277,13 +281,11 @@ class TestEpochSeedHook(TestCase):
                 _seed_runner(epoch=epoch, dataloader=dataloader))
             return torch.cat(list(dataloader)).tolist()
 
-        dataloader = DataLoader(RandomDataset(),
-                                num_workers=2,
-                                worker_init_fn=functools.partial(
-                                    mmengine_worker_init_fn,
-                                    num_workers=2,
-                                    rank=0,
-                                    seed=42))
+        dataloader = DataLoader(
+            RandomDataset(),
+            num_workers=2,
+            worker_init_fn=functools.partial(
+                mmengine_worker_init_fn, num_workers=2, rank=0, seed=42))
         # mmengine's own worker_init_fn replays the same draws every epoch
         self.assertEqual(
             torch.cat(list(dataloader)).tolist(),
@@ -295,9 +297,8 @@ class TestEpochSeedHook(TestCase):
         self.assertEqual(run_epoch(EpochSeedHook(), 1), epoch1)
 
     def test_persistent_and_custom_workers_warn_once(self):
-        dataloader = MagicMock(num_workers=2,
-                               persistent_workers=True,
-                               worker_init_fn=None)
+        dataloader = MagicMock(
+            num_workers=2, persistent_workers=True, worker_init_fn=None)
         hook = EpochSeedHook()
         with patch('mmprompt.engine.hooks.epoch_seed.print_log') as log:
             hook.before_train_epoch(_seed_runner(dataloader=dataloader))
@@ -314,18 +315,16 @@ class TestEpochSeedHook(TestCase):
         def custom(worker_id):
             pass
 
-        dataloader = MagicMock(num_workers=2,
-                               persistent_workers=False,
-                               worker_init_fn=custom)
+        dataloader = MagicMock(
+            num_workers=2, persistent_workers=False, worker_init_fn=custom)
         with patch('mmprompt.engine.hooks.epoch_seed.print_log') as log:
             hook.before_train_epoch(_seed_runner(dataloader=dataloader))
         self.assertIs(dataloader.worker_init_fn, custom)
         self.assertIn('custom worker_init_fn', log.call_args_list[-1].args[0])
 
     def test_no_seed(self):
-        dataloader = MagicMock(num_workers=2,
-                               persistent_workers=False,
-                               worker_init_fn=None)
+        dataloader = MagicMock(
+            num_workers=2, persistent_workers=False, worker_init_fn=None)
         before = _draws()
         with patch('mmprompt.engine.hooks.epoch_seed.print_log') as log:
             EpochSeedHook().before_train_epoch(

@@ -39,12 +39,12 @@ def test_the_search_follows_coops_grid_then_bisection(monkeypatch):
 def test_the_search_picks_c_on_validation_data():
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(4, 8)) * 2
-    x = np.concatenate([centers[c] + rng.normal(size=(40, 8))
-                        for c in range(4)])
+    x = np.concatenate(
+        [centers[c] + rng.normal(size=(40, 8)) for c in range(4)])
     y = np.repeat(np.arange(4), 40)
     train, val = (x[::2], y[::2]), (x[1::2], y[1::2])
-    clf, C, acc, history = search_logistic_regression(train, val,
-                                                      search_steps=2)
+    clf, C, acc, history = search_logistic_regression(
+        train, val, search_steps=2)
     reference = LogisticRegression(C=C, max_iter=1000).fit(*train)
     assert acc == pytest.approx(np.mean(reference.predict(val[0]) == val[1]))
     assert acc > 0.8
@@ -71,9 +71,11 @@ def test_the_loop_asks_for_scikit_learn_before_any_feature_pass(monkeypatch):
     from mmprompt.errors import ConfigError
     find_spec = linear_probe.importlib.util.find_spec
     monkeypatch.setattr(
-        linear_probe.importlib.util, 'find_spec',
-        lambda name, *a: None if name == 'sklearn' else find_spec(name, *a))
+        linear_probe.importlib.util, 'find_spec', lambda name, *a: None
+        if name == 'sklearn' else find_spec(name, *a))
     # No runner or dataloader is touched: the check comes first.
-    with pytest.raises(ConfigError, match=r"scikit-learn is not installed\. "
-                       r"Install it with pip install 'mmprompt\[optional\]'"):
+    with pytest.raises(
+            ConfigError,
+            match=r"scikit-learn is not installed\. "
+            r"Install it with pip install 'mmprompt\[optional\]'"):
         LinearProbeLoop(runner=None, dataloader=None)

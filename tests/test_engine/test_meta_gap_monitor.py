@@ -18,10 +18,11 @@ CLASSES = ['banded', 'dotted', 'striped']
 
 def _head():
     head = MODELS.build(
-        dict(type='MetaPromptClsHead',
-             text_encoder=dict(type='OpenCLIPTextEncoder',
-                               model_name=TINY_MODEL),
-             prompt_learner=dict(type='CoOpPromptLearner')))
+        dict(
+            type='MetaPromptClsHead',
+            text_encoder=dict(
+                type='OpenCLIPTextEncoder', model_name=TINY_MODEL),
+            prompt_learner=dict(type='CoOpPromptLearner')))
     head.set_class_names(CLASSES)
     head.set_episode_layout(num_ways=2, num_support=2, num_query=3)
     return head
@@ -88,11 +89,17 @@ def test_default_datasets_come_from_the_config():
     runner.cfg = Config(
         dict(
             train_dataloader=dict(
-                dataset=dict(type='CoOpDTD', subsample='base',
-                             split='train', pipeline=['augment'])),
+                dataset=dict(
+                    type='CoOpDTD',
+                    subsample='base',
+                    split='train',
+                    pipeline=['augment'])),
             test_dataloader=dict(
-                dataset=dict(type='CoOpDTD', subsample='all', split='test',
-                             pipeline=pipeline))))
+                dataset=dict(
+                    type='CoOpDTD',
+                    subsample='all',
+                    split='test',
+                    pipeline=pipeline))))
     eval_cfg, support_cfg = MetaGapMonitorHook()._dataset_cfgs(runner)
     assert eval_cfg['subsample'] == 'base' and eval_cfg['split'] == 'test'
     assert support_cfg['split'] == 'train'
@@ -100,10 +107,13 @@ def test_default_datasets_come_from_the_config():
     assert runner.cfg.test_dataloader.dataset.subsample == 'all'  # a copy
 
     runner.cfg = Config(
-        dict(train_dataloader=dict(dataset=dict(type='X')),
-             test_dataloader=dict(dataset=dict(type='ImageNet'))))
-    with pytest.raises(ValueError, match=r"no such dataset with a "
-                       r"'subsample' field\. Pass eval_dataset=dict"):
+        dict(
+            train_dataloader=dict(dataset=dict(type='X')),
+            test_dataloader=dict(dataset=dict(type='ImageNet'))))
+    with pytest.raises(
+            ValueError,
+            match=r"no such dataset with a "
+            r"'subsample' field\. Pass eval_dataset=dict"):
         MetaGapMonitorHook()._dataset_cfgs(runner)
 
 
@@ -111,13 +121,17 @@ def test_bad_arguments_and_heads():
     with pytest.raises(ValueError, match='interval must be a positive int'):
         MetaGapMonitorHook(interval=0)
     hook = MetaGapMonitorHook()
-    with pytest.raises(TypeError, match=r'predictions of a '
-                       r'MetaPromptClsHead, but got Linear'):
+    with pytest.raises(
+            TypeError,
+            match=r'predictions of a '
+            r'MetaPromptClsHead, but got Linear'):
         hook.measure(_runner(nn.Linear(2, 2)), 1)
     dataset = MagicMock()
     dataset.metainfo = dict(classes=('a', 'b', 'c'))
-    with pytest.raises(ValueError, match=r'the evaluation dataset .* has '
-                       r'classes .* but the head is bound to the 3 training'):
+    with pytest.raises(
+            ValueError,
+            match=r'the evaluation dataset .* has '
+            r'classes .* but the head is bound to the 3 training'):
         hook._check_classes(dataset, _head(), 'evaluation')
 
 
@@ -135,8 +149,9 @@ class _CodedImages(BaseDataset):
 
     def load_data_list(self):
         return [
-            dict(inputs=torch.tensor([label, self._source, index] + [0.] * 61),
-                 data_samples=DataSample().set_gt_label(label))
+            dict(
+                inputs=torch.tensor([label, self._source, index] + [0.] * 61),
+                data_samples=DataSample().set_gt_label(label))
             for index, label in enumerate(self._labels)
         ]
 
@@ -156,8 +171,9 @@ class _Identity(nn.Module):
     def data_preprocessor(self, batch, training):
         assert training is False
         self.batches.append(len(batch['inputs']))
-        return dict(inputs=torch.stack(batch['inputs']),
-                    data_samples=batch['data_samples'])
+        return dict(
+            inputs=torch.stack(batch['inputs']),
+            data_samples=batch['data_samples'])
 
     def extract_feat(self, inputs):
         return (inputs, )
@@ -173,7 +189,9 @@ def _extracted(num_support=None, support_seed=0, labels=SUPPORT_LABELS):
     runner = _runner(head)
     runner.model = _Identity(head)
     hook = MetaGapMonitorHook(
-        num_support=num_support, support_seed=support_seed, batch_size=4,
+        num_support=num_support,
+        support_seed=support_seed,
+        batch_size=4,
         eval_dataset=dict(type=_CodedImages, labels=EVAL_LABELS, source=1),
         support_dataset=dict(type=_CodedImages, labels=labels, source=2))
     return hook, runner, hook._features(runner)
@@ -214,6 +232,8 @@ def test_evaluation_features_are_all_eval_images_in_order():
 
 
 def test_a_class_short_of_support_images_is_named():
-    with pytest.raises(ValueError, match=r"class 'striped' has 1 images in "
-                       r'the support dataset, fewer than num_support=2'):
+    with pytest.raises(
+            ValueError,
+            match=r"class 'striped' has 1 images in "
+            r'the support dataset, fewer than num_support=2'):
         _extracted(labels=[0, 1, 2, 0, 1, 1, 0])

@@ -19,10 +19,11 @@ from mmprompt.registry import METRICS
 
 # 5 classes: base 0, 1, 2 (m = 3) and new 3, 4.
 CLASSES = ('a', 'b', 'c', 'd', 'e')
-META_ALL = dict(classes=CLASSES,
-                base_classes=CLASSES[:3],
-                new_classes=CLASSES[3:],
-                subsample='all')
+META_ALL = dict(
+    classes=CLASSES,
+    base_classes=CLASSES[:3],
+    new_classes=CLASSES[3:],
+    subsample='all')
 # Only one image (label 1, row 3) is right under the global argmax; the
 # restricted argmax gets B = 3/4 and N = 1/2.
 SCORES = torch.tensor([
@@ -59,8 +60,8 @@ class TestBaseNewAccuracy(TestCase):
         return evaluator.evaluate(len(samples))
 
     def test_calculate(self):
-        self.assertEqual(BaseNewAccuracy.calculate(SCORES, LABELS, num_base=3),
-                         EXPECTED)
+        self.assertEqual(
+            BaseNewAccuracy.calculate(SCORES, LABELS, num_base=3), EXPECTED)
         # numpy and lists work too
         self.assertEqual(
             BaseNewAccuracy.calculate(SCORES.numpy(), LABELS.tolist(), 3),
@@ -92,11 +93,8 @@ class TestBaseNewAccuracy(TestCase):
     def test_evaluator_all(self):
         self.assertEqual(self._evaluate(META_ALL, SCORES, LABELS), EXPECTED)
         # one batch, and a prefix
-        res = self._evaluate(META_ALL,
-                             SCORES,
-                             LABELS,
-                             batch_size=6,
-                             prefix='test')
+        res = self._evaluate(
+            META_ALL, SCORES, LABELS, batch_size=6, prefix='test')
         self.assertEqual(res, {'test/' + k: v for k, v in EXPECTED.items()})
 
     def test_process_stores_cpu_tensors(self):
@@ -160,9 +158,8 @@ class TestBaseNewAccuracy(TestCase):
         base_labels, new_labels = (0, 1, 3), (2, 4)
         # Restricted argmax by hand: base rows among columns 0, 1, 3; new
         # rows among columns 2, 4.
-        expected_base = torch.tensor([
-            [0, 1, 3][i] for i in SCORES[:, [0, 1, 3]].argmax(1).tolist()
-        ])
+        expected_base = torch.tensor(
+            [[0, 1, 3][i] for i in SCORES[:, [0, 1, 3]].argmax(1).tolist()])
         expected_new = torch.tensor(
             [[2, 4][i] for i in SCORES[:, [2, 4]].argmax(1).tolist()])
         labels = torch.tensor([0, 1, 3, 1, 2, 4])
@@ -179,11 +176,15 @@ class TestBaseNewAccuracy(TestCase):
         self.assertEqual(expected['base/top1'], 25.0)
         self.assertEqual(expected['new/top1'], 50.0)
         by_labels = dict(
-            classes=CLASSES, base_labels=base_labels, new_labels=new_labels,
+            classes=CLASSES,
+            base_labels=base_labels,
+            new_labels=new_labels,
             subsample='all')
         by_names = dict(
-            classes=CLASSES, base_classes=('a', 'b', 'd'),
-            new_classes=('c', 'e'), subsample='all')
+            classes=CLASSES,
+            base_classes=('a', 'b', 'd'),
+            new_classes=('c', 'e'),
+            subsample='all')
         for meta in (by_labels, by_names, dict(by_labels, **by_names)):
             self.assertEqual(self._evaluate(meta, SCORES, labels), expected)
         # A count would have taken labels 0, 1, 2 as base.
@@ -194,23 +195,29 @@ class TestBaseNewAccuracy(TestCase):
     def test_class_without_training_images(self):
         """Label 2 is in the test set but neither base nor new."""
         meta = dict(
-            classes=CLASSES + ('f', ), base_classes=('a', 'b', 'd'),
-            new_classes=('e', 'f'), subsample='all')
+            classes=CLASSES + ('f', ),
+            base_classes=('a', 'b', 'd'),
+            new_classes=('e', 'f'),
+            subsample='all')
         msg = (r"BaseNewAccuracy: label\(s\) 2 \('c'\) of "
                r"dataset_meta\['classes'\] are neither base nor new classes "
                r'\(a class without training images\?\)')
         with self.assertRaisesRegex(DataError, msg):
             BaseNewAccuracy().dataset_meta = meta
         labels_meta = dict(
-            classes=CLASSES + ('f', ), base_labels=(0, 1, 3),
-            new_labels=(4, 5), subsample='all')
+            classes=CLASSES + ('f', ),
+            base_labels=(0, 1, 3),
+            new_labels=(4, 5),
+            subsample='all')
         with self.assertRaisesRegex(DataError, msg):
             BaseNewAccuracy().dataset_meta = labels_meta
 
     def test_two_labels_share_a_class_name(self):
         meta = dict(
-            classes=('a', 'b', 'a', 'd'), base_classes=('a', 'b'),
-            new_classes=('a', 'd'), subsample='all')
+            classes=('a', 'b', 'a', 'd'),
+            base_classes=('a', 'b'),
+            new_classes=('a', 'd'),
+            subsample='all')
         with self.assertRaisesRegex(
                 DataError, r"labels 0 \('a'\), 2 \('a'\) share one class "
                 'name, so whether they are base or new cannot be told by '
@@ -226,8 +233,8 @@ class TestBaseNewAccuracy(TestCase):
 
     def test_inconsistent_metainfo(self):
         cases = [
-            (dict(classes=CLASSES, base_labels=(0, 1, 2), new_labels=(2, 3,
-                                                                      4)),
+            (dict(
+                classes=CLASSES, base_labels=(0, 1, 2), new_labels=(2, 3, 4)),
              r"label\(s\) 2 \('c'\) are both base and new"),
             (dict(classes=CLASSES, base_labels=(0, 1, 7), new_labels=(3, 4)),
              r'base/new label\(s\) \[7\] .* are not labels'),

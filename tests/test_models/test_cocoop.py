@@ -14,8 +14,11 @@ ENCODER = dict(type='OpenCLIPTextEncoder', model_name=TINY_MODEL)
 def _head(learner=dict(type='CoCoOpPromptLearner'), **kwargs):
     torch.manual_seed(0)
     head = MODELS.build(
-        dict(type='CoCoOpHead', text_encoder=ENCODER,
-             prompt_learner=learner, **kwargs))
+        dict(
+            type='CoCoOpHead',
+            text_encoder=ENCODER,
+            prompt_learner=learner,
+            **kwargs))
     head.set_class_names(CLASSES)
     return head
 
@@ -25,8 +28,8 @@ def test_meta_net_shapes_and_checkpoint_keys():
     learner = head.prompt_learner
     enc = head.text_encoder
     first, _, last = learner.meta_net
-    assert (first.in_features, first.out_features) == (
-        enc.embed_dim, enc.embed_dim // 16)
+    assert (first.in_features, first.out_features) == (enc.embed_dim,
+                                                       enc.embed_dim // 16)
     assert last.out_features == enc.width
     assert learner.ctx.shape == (4, enc.width)  # "a photo of a"
     assert set(head.state_dict()) == {
@@ -49,14 +52,15 @@ def test_each_image_is_scored_with_its_own_shifted_context():
         text = F.normalize(
             enc(learner.assemble(learner.ctx + bias[b]), learner.tokens),
             dim=-1)
-        torch.testing.assert_close(
-            logits[b], enc.logit_scale.exp() * text @ image[b])
+        torch.testing.assert_close(logits[b],
+                                   enc.logit_scale.exp() * text @ image[b])
     # a zero meta-net leaves CoOp: the unshifted context for every image
     torch.nn.init.zeros_(learner.meta_net[2].weight)
     torch.nn.init.zeros_(learner.meta_net[2].bias)
     coop = F.normalize(learner(enc), dim=-1)
     torch.testing.assert_close(
-        head((feats, )), enc.logit_scale.exp() * image @ coop.t())
+        head((feats, )),
+        enc.logit_scale.exp() * image @ coop.t())
 
 
 def test_splitting_the_text_pass_changes_nothing():
@@ -87,8 +91,9 @@ def test_loss_trains_the_context_and_the_meta_net_only():
 
 
 def test_errors_name_what_to_fix():
-    with pytest.raises(TypeError, match="CoCoOpPromptLearner'.*got "
-                       'CoOpPromptLearner'):
+    with pytest.raises(
+            TypeError, match="CoCoOpPromptLearner'.*got "
+            'CoOpPromptLearner'):
         _head(learner=dict(type='CoOpPromptLearner'))
     with pytest.raises(ValueError, match='reduction=0 must be an int'):
         _head(learner=dict(type='CoCoOpPromptLearner', reduction=0))
@@ -96,7 +101,9 @@ def test_errors_name_what_to_fix():
         _head(max_prompts=0)
     torch.manual_seed(0)
     head = MODELS.build(
-        dict(type='CoCoOpHead', text_encoder=ENCODER,
-             prompt_learner=dict(type='CoCoOpPromptLearner')))
+        dict(
+            type='CoCoOpHead',
+            text_encoder=ENCODER,
+            prompt_learner=dict(type='CoCoOpPromptLearner')))
     with pytest.raises(RuntimeError, match='SetClassNamesHook'):
         head((torch.randn(1, head.text_encoder.embed_dim), ))

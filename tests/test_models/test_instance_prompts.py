@@ -21,15 +21,21 @@ LABELS = [0, 1, 2, 2, 0, 1, 1, 2, 0]
 
 
 def _head(bind=True, **kwargs):
-    learner = dict(type='InstancePromptLearner', num_classes=3, num_shots=3,
-                   n_ctx=2, n_instance_ctx=2)
+    learner = dict(
+        type='InstancePromptLearner',
+        num_classes=3,
+        num_shots=3,
+        n_ctx=2,
+        n_instance_ctx=2)
     learner.update(kwargs.pop('learner', {}))
     torch.manual_seed(0)
     head = MODELS.build(
-        dict(type='InstancePromptHead',
-             text_encoder=dict(type='OpenCLIPTextEncoder',
-                               model_name=TINY_MODEL),
-             prompt_learner=learner, **kwargs))
+        dict(
+            type='InstancePromptHead',
+            text_encoder=dict(
+                type='OpenCLIPTextEncoder', model_name=TINY_MODEL),
+            prompt_learner=learner,
+            **kwargs))
     head.set_class_names(CLASSES)
     if bind:
         head.set_instance_labels(LABELS)
@@ -95,8 +101,9 @@ def test_the_draw_handles_small_classes_and_rejects_foreign_prompts():
                                   torch.tensor([2]), 2)
     assert drawn[0, 0].tolist() == [0, 0]  # the only one, repeated
     assert drawn[0, 1].tolist() == [2, 1]
-    with pytest.raises(ValueError, match='Instance 0 is not an instance of '
-                       'class 1'):
+    with pytest.raises(
+            ValueError, match='Instance 0 is not an instance of '
+            'class 1'):
         draw_instance_prompts(members, torch.tensor([1]), torch.tensor([0]))
 
 
@@ -106,8 +113,8 @@ def test_top_k_averaging_on_a_hand_built_example():
         180
     bank = torch.stack([angles.cos(), angles.sin()], dim=1)
     members = class_members(torch.tensor([0, 0, 0, 0, 0, 1, 1]), 2)
-    gram = torch.stack([bank[m.clamp(min=0)] * (m >= 0)[:, None]
-                        for m in members])
+    gram = torch.stack(
+        [bank[m.clamp(min=0)] * (m >= 0)[:, None] for m in members])
     gram = gram @ gram.transpose(1, 2)
     image = torch.tensor([[1., 0.]])  # angle 0
     cos = topk_class_logits(image, bank, members, gram, k=4)
@@ -116,8 +123,8 @@ def test_top_k_averaging_on_a_hand_built_example():
     # class 1 has only 2 prompts: both are averaged
     mean1 = F.normalize(bank[5:].mean(0), dim=0)
     torch.testing.assert_close(cos, torch.stack([mean0, mean1])[None, :, 0])
-    assert cos[0, 0] == pytest.approx(torch.cos(torch.tensor(0.2618)).item(),
-                                      abs=1e-4)  # 15 degrees
+    assert cos[0, 0] == pytest.approx(
+        torch.cos(torch.tensor(0.2618)).item(), abs=1e-4)  # 15 degrees
     # k=1: the single most similar prompt of each class
     cos1 = topk_class_logits(image, bank, members, gram, k=1)
     torch.testing.assert_close(cos1, torch.tensor([[1., bank[5:, 0].max()]]))
@@ -131,8 +138,8 @@ def test_top_k_matches_the_direct_computation():
     image = F.normalize(torch.randn(6, 16), dim=-1)
     members = class_members(labels, 5)
     grouped = bank[members.clamp(min=0)] * (members >= 0)[..., None]
-    cos = topk_class_logits(image, bank, members,
-                            grouped @ grouped.transpose(1, 2), k=4)
+    cos = topk_class_logits(
+        image, bank, members, grouped @ grouped.transpose(1, 2), k=4)
     for b in range(6):
         for c in range(5):
             feats = bank[labels == c]
@@ -159,8 +166,7 @@ def test_instance_prompts_are_global_then_instance_context_then_class():
     all_feats = F.normalize(
         learner.instance_features(text, torch.arange(9)), dim=-1)
     class_feats = learner(text)
-    torch.testing.assert_close(class_feats[1],
-                               all_feats[[1, 5, 6]].mean(0))
+    torch.testing.assert_close(class_feats[1], all_feats[[1, 5, 6]].mean(0))
 
 
 def test_training_logits_and_gradients():
@@ -177,7 +183,8 @@ def test_training_logits_and_gradients():
         torch.tensor([0, 4, 7]), 2)
     text = F.normalize(
         head.prompt_learner.instance_features(head.text_encoder,
-                                              torch.arange(9)), dim=-1)
+                                              torch.arange(9)),
+        dim=-1)
     image = F.normalize(feats, dim=-1)
     cos = torch.einsum('bd,bcd->bc', image,
                        F.normalize(text[drawn].mean(2), dim=-1))
@@ -208,7 +215,8 @@ def test_pair_reduce_options(reduce):
     with torch.no_grad():
         text = F.normalize(
             head.prompt_learner.instance_features(head.text_encoder,
-                                                  torch.arange(9)), dim=-1)
+                                                  torch.arange(9)),
+            dim=-1)
     sims = torch.einsum('bd,bckd->bck', image, text[drawn])
     cos = sims.max(-1).values if reduce == 'max' else sims.mean(-1)
     torch.testing.assert_close(logits.detach(), head.logit_scale * cos)
@@ -254,11 +262,16 @@ def test_checkpoints_hold_only_the_prompts_and_the_instance_labels():
     ]
     torch.manual_seed(0)  # the same random text encoder as _head's
     fresh = MODELS.build(
-        dict(type='InstancePromptHead',
-             text_encoder=dict(type='OpenCLIPTextEncoder',
-                               model_name=TINY_MODEL),
-             prompt_learner=dict(type='InstancePromptLearner', num_classes=3,
-                                 num_shots=3, n_ctx=2, n_instance_ctx=2)))
+        dict(
+            type='InstancePromptHead',
+            text_encoder=dict(
+                type='OpenCLIPTextEncoder', model_name=TINY_MODEL),
+            prompt_learner=dict(
+                type='InstancePromptLearner',
+                num_classes=3,
+                num_shots=3,
+                n_ctx=2,
+                n_instance_ctx=2)))
     fresh.set_class_names(CLASSES)
     with pytest.raises(RuntimeError, match='no classes yet'):
         fresh.eval()((torch.randn(1, 64), ))
@@ -281,20 +294,25 @@ def test_training_labels_come_from_the_training_set_once_per_set():
     assert head.prompt_learner.instance_labels.tolist() == LABELS[::-1]
     unlabelled = MagicMock()
     unlabelled.dataset = MagicMock(spec=['metainfo'])
-    with pytest.raises(TypeError, match=r'InstancePromptHead learns one '
-                       r'prompt per training image.*no get_gt_labels\(\)'):
+    with pytest.raises(
+            TypeError,
+            match=r'InstancePromptHead learns one '
+            r'prompt per training image.*no get_gt_labels\(\)'):
         head.bind_training_set(unlabelled)
 
 
 def test_errors_name_the_setting_to_fix():
     head = _head()
-    with pytest.raises(ValueError, match='9 instance prompts .*num_classes=3 '
-                       'x num_shots=3.* training set has 8 images'):
+    with pytest.raises(
+            ValueError,
+            match='9 instance prompts .*num_classes=3 '
+            'x num_shots=3.* training set has 8 images'):
         head.set_instance_labels(LABELS[:8])
     with pytest.raises(ValueError, match='labels are 0..3'):
         head.set_instance_labels([0, 1, 2, 3, 0, 1, 2, 0, 1])
-    with pytest.raises(ValueError, match='only classify the classes they '
-                       'were trained on'):
+    with pytest.raises(
+            ValueError, match='only classify the classes they '
+            'were trained on'):
         head.set_class_names(CLASSES + ['woven'])
     with pytest.raises(KeyError, match='sample_idx'):
         head.loss((torch.randn(1, 64), ), [DataSample().set_gt_label(0)])
@@ -305,29 +323,38 @@ def test_errors_name_the_setting_to_fix():
         head.loss((torch.randn(1, 64), ),
                   [DataSample(metainfo=dict(sample_idx=0)).set_gt_label(1)])
     other = _head(bind=False, learner=dict(num_shots=2))
-    with pytest.raises(ValueError, match=r'expects \(6, 2, 64\) \(num_classes'
-                       '=3 x num_shots=2 instances'):
+    with pytest.raises(
+            ValueError,
+            match=r'expects \(6, 2, 64\) \(num_classes'
+            '=3 x num_shots=2 instances'):
         other.load_state_dict(head.state_dict())
-    with pytest.raises(ConfigError, match=r"pair_reduce='sum'; choose one "
-                       r"of \('mean', 'max', 'mean_sim', 'prompt'\) "
-                       r'\(model\.head\.pair_reduce\)'):
+    with pytest.raises(
+            ConfigError,
+            match=r"pair_reduce='sum'; choose one "
+            r"of \('mean', 'max', 'mean_sim', 'prompt'\) "
+            r'\(model\.head\.pair_reduce\)'):
         _head(pair_reduce='sum')
-    with pytest.raises(ValueError, match='num_shots=-1 must be a positive '
-                       'int .*-1, all images, is not supported'):
+    with pytest.raises(
+            ValueError,
+            match='num_shots=-1 must be a positive '
+            'int .*-1, all images, is not supported'):
         _head(learner=dict(num_shots=-1))
     with pytest.raises(TypeError, match='InstancePromptLearner'):
         MODELS.build(
-            dict(type='InstancePromptHead',
-                 text_encoder=dict(type='OpenCLIPTextEncoder',
-                                   model_name=TINY_MODEL),
-                 prompt_learner=dict(type='CoOpPromptLearner')))
+            dict(
+                type='InstancePromptHead',
+                text_encoder=dict(
+                    type='OpenCLIPTextEncoder', model_name=TINY_MODEL),
+                prompt_learner=dict(type='CoOpPromptLearner')))
 
 
 def test_prompt_level_loss_is_cross_entropy_over_all_drawn_prompts():
     head = _head(pair_reduce='prompt', cal_acc=True)
     head.train()
-    feats = torch.randn(3, head.text_encoder.embed_dim,
-                        generator=torch.Generator().manual_seed(3))
+    feats = torch.randn(
+        3,
+        head.text_encoder.embed_dim,
+        generator=torch.Generator().manual_seed(3))
     samples = _samples([0, 4, 7])  # classes 0, 0, 2
     torch.manual_seed(5)
     losses = head.loss((feats, ), samples)
@@ -340,12 +367,14 @@ def test_prompt_level_loss_is_cross_entropy_over_all_drawn_prompts():
     with torch.no_grad():
         text = F.normalize(
             head.prompt_learner.instance_features(head.text_encoder,
-                                                  torch.arange(9)), dim=-1)
+                                                  torch.arange(9)),
+            dim=-1)
     image = F.normalize(feats, dim=-1)
     logits = torch.stack([
-        torch.stack([head.logit_scale * image[b] @ text[int(drawn[b, c, j])]
-                     for c in range(3) for j in range(2)])
-        for b in range(3)
+        torch.stack([
+            head.logit_scale * image[b] @ text[int(drawn[b, c, j])]
+            for c in range(3) for j in range(2)
+        ]) for b in range(3)
     ])
     own_column = [[int(drawn[b].flatten()[col]) for col in range(6)].index(i)
                   for b, i in enumerate([0, 4, 7])]
@@ -383,7 +412,8 @@ def test_prompt_level_logits_count_a_repeated_draw_once():
     with torch.no_grad():
         text = F.normalize(
             head.prompt_learner.instance_features(head.text_encoder,
-                                                  torch.tensor([0])), dim=-1)
+                                                  torch.tensor([0])),
+            dim=-1)
     torch.testing.assert_close(logits[:, 0].detach(),
                                head.logit_scale * (image @ text.t())[:, 0])
     # the image of class 0 has the only prompt of its class as target

@@ -49,18 +49,15 @@ def test_loss_is_ce_plus_eight_times_the_distance_to_the_handcrafted_text():
     assert head.loss(feats, samples)['loss_kg'].item() == pytest.approx(
         0., abs=1e-5)
     with torch.no_grad():
-        head.prompt_learner.ctx.add_(
-            torch.randn_like(head.prompt_learner.ctx))
+        head.prompt_learner.ctx.add_(torch.randn_like(head.prompt_learner.ctx))
     losses = head.loss(feats, samples)
     assert set(losses) == {'loss', 'loss_kg'}
     learned = F.normalize(head.prompt_learner(head.text_encoder), dim=-1)
-    tokens = head.text_encoder.tokenize(
-        [TEMPLATE.format(c) for c in CLASSES])
+    tokens = head.text_encoder.tokenize([TEMPLATE.format(c) for c in CLASSES])
     clip = F.normalize(
         head.text_encoder(head.text_encoder.embed(tokens), tokens), dim=-1)
     expected = 8 * (1 - (learned * clip).sum(-1).mean())
-    assert losses['loss_kg'].item() == pytest.approx(expected.item(),
-                                                     rel=1e-4)
+    assert losses['loss_kg'].item() == pytest.approx(expected.item(), rel=1e-4)
     assert losses['loss_kg'].item() > 0.01
     logits = head((feats[0], ))
     torch.testing.assert_close(
@@ -96,8 +93,7 @@ def test_checkpoints_and_inference_are_coops():
     head = _head()
     assert set(head.state_dict()) == {'prompt_learner.ctx'}
     with torch.no_grad():
-        head.prompt_learner.ctx.add_(
-            torch.randn_like(head.prompt_learner.ctx))
+        head.prompt_learner.ctx.add_(torch.randn_like(head.prompt_learner.ctx))
     torch.manual_seed(0)  # the same random (frozen, unsaved) encoder
     coop = MODELS.build(
         dict(
@@ -118,6 +114,7 @@ def test_errors_name_what_to_fix():
     head = _head(knowledge_prompts=dict(type='HandcraftedPrompts'))
     with pytest.raises(ValueError, match="needs a dataset with a 'template'"):
         head.set_class_names(CLASSES)
-    with pytest.raises(ValueError, match=r'\(CoOpPromptLearner\) has '
-                       'parameters'):
+    with pytest.raises(
+            ValueError, match=r'\(CoOpPromptLearner\) has '
+            'parameters'):
         _head(knowledge_prompts=dict(type='CoOpPromptLearner'))

@@ -23,8 +23,7 @@ EPOCHS = 15  # meta-training epochs of the learning test
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('procdtd'))
-    make_procedural_dataset(root, num_train=16, num_val=2, num_test=12,
-                            seed=7)
+    make_procedural_dataset(root, num_train=16, num_val=2, num_test=12, seed=7)
     return root
 
 
@@ -61,8 +60,11 @@ def test_pretrained_tiny_clip_knows_base_and_new_classes(zero_shot):
 
 
 def test_coop_learns_the_base_classes(zero_shot, data_root, tmp_path):
-    coop, _ = _run('configs/coop/coop_tinyclip_procdtd.py', data_root,
-                   tmp_path, train_epochs=15)
+    coop, _ = _run(
+        'configs/coop/coop_tinyclip_procdtd.py',
+        data_root,
+        tmp_path,
+        train_epochs=15)
     print(f'zero-shot {zero_shot}\nCoOp      {coop}')
     # 15 epochs, seed 1 (measured over seeds 1/2/3 with per-sample views:
     # 63.3 / 63.9 / 65.0, and 65.0 / 63.9 / 62.8 with the earlier global
@@ -80,13 +82,17 @@ def test_meta_training_learns_text_prompts_and_reports_the_gap(
     # cost of an iteration) and lr 0.01 instead of 0.002, so 15 epochs show
     # learning.
     meta, runner = _run(
-        'configs/meta/meta_tinyclip_procdtd.py', data_root, tmp_path,
+        'configs/meta/meta_tinyclip_procdtd.py',
+        data_root,
+        tmp_path,
         train_epochs=EPOCHS,
-        options={'train_dataloader.batch_sampler.num_query': 6,
-                 'optim_wrapper.optimizer.lr': 0.01,
-                 'custom_hooks.2.interval': 5})
-    monitor = next(h for h in runner.hooks
-                   if type(h).__name__ == 'MetaGapMonitorHook')
+        options={
+            'train_dataloader.batch_sampler.num_query': 6,
+            'optim_wrapper.optimizer.lr': 0.01,
+            'custom_hooks.2.interval': 5
+        })
+    monitor = next(
+        h for h in runner.hooks if type(h).__name__ == 'MetaGapMonitorHook')
     print(f'zero-shot {zero_shot}\nmeta      {meta}\n'
           f'gap (epoch, multimodal, text) {monitor.history}')
     # Inference is text-only, so this is the learned prompts' accuracy
@@ -130,8 +136,12 @@ def test_coop_peers_learn_the_base_classes(config, epochs, lr, zero_shot,
     # Measured with per-sample views: KgCoOp 68.9, CoCoOp 63.9 (vs 58.9);
     # CoOp's short runs spread by about 2 points over seeds, so the margin
     # is CoOp's 4 points.
-    result, _ = _run(config, data_root, tmp_path, train_epochs=epochs,
-                     options={'optim_wrapper.optimizer.lr': lr})
+    result, _ = _run(
+        config,
+        data_root,
+        tmp_path,
+        train_epochs=epochs,
+        options={'optim_wrapper.optimizer.lr': lr})
     print(f'zero-shot {zero_shot}\n{config} {result}')
     assert result['base/top1'] > zero_shot['base/top1'] + 4
     assert 0 <= result['new/top1'] <= 100
@@ -145,8 +155,10 @@ def test_instance_wise_prompts_learn_in_the_few_shot_protocol(
     zero_shot = _run('configs/zeroshot/clip_tinyclip_procdtd_fewshot.py',
                      data_root, tmp_path / 'zs')
     instance, runner = _run(
-        'configs/instance/instance_tinyclip_procdtd_fewshot4.py', data_root,
-        tmp_path / 'instance', train_epochs=30,
+        'configs/instance/instance_tinyclip_procdtd_fewshot4.py',
+        data_root,
+        tmp_path / 'instance',
+        train_epochs=30,
         options={'optim_wrapper.optimizer.lr': 0.005})
     print(f'zero-shot {zero_shot}\ninstance  {instance}')
     assert instance['accuracy/top1'] > zero_shot['accuracy/top1'] + 5

@@ -14,7 +14,9 @@ def test_kl_is_zero_for_equal_distributions_and_matches_torch():
     assert float(kl_divergence(p, p + 3.)) == pytest.approx(0, abs=1e-6)
     q = torch.randn(6, 5)
     expected = F.kl_div(
-        F.log_softmax(q, -1), F.log_softmax(p, -1), log_target=True,
+        F.log_softmax(q, -1),
+        F.log_softmax(p, -1),
+        log_target=True,
         reduction='batchmean')  # torch's kl_div(input=log Q, target=P)
     torch.testing.assert_close(kl_divergence(p, q), expected)
     assert float(kl_divergence(p, q)) > 0
@@ -27,10 +29,14 @@ def test_kl_is_zero_for_equal_distributions_and_matches_torch():
     # is what torch's kl_div calls 'mean'.
     torch.testing.assert_close(
         kl_divergence(p, q, 'elementwise_mean'),
-        F.kl_div(F.log_softmax(q, -1), F.log_softmax(p, -1),
-                 log_target=True, reduction='mean'))
-    assert torch.equal(kl_divergence(p, q, 'elementwise_mean'),
-                       kl_divergence(p, q, 'sum') / p.numel())
+        F.kl_div(
+            F.log_softmax(q, -1),
+            F.log_softmax(p, -1),
+            log_target=True,
+            reduction='mean'))
+    assert torch.equal(
+        kl_divergence(p, q, 'elementwise_mean'),
+        kl_divergence(p, q, 'sum') / p.numel())
 
 
 def test_kl_loss_module_weights_and_checks():
@@ -40,8 +46,9 @@ def test_kl_loss_module_weights_and_checks():
     torch.testing.assert_close(value, 0.2 * kl_divergence(p, q))
     value.backward()
     assert p.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match=r'shape \(3, 4\) but logits_q has '
-                       r'\(3, 5\)'):
+    with pytest.raises(
+            ValueError, match=r'shape \(3, 4\) but logits_q has '
+            r'\(3, 5\)'):
         loss(p, torch.randn(3, 5))
     with pytest.raises(ValueError, match="reduction must be one of"):
         MODELS.build(dict(type='KLDivergenceLoss', reduction='batchmean'))
@@ -58,8 +65,7 @@ def test_dapt_intra_loss_by_hand():
     assert weighted(feats, protos, torch.tensor([0, 1])).item() == \
         pytest.approx(10 * (0.5 + 0.37) / 4)
     loss.backward()
-    torch.testing.assert_close(
-        feats.grad, 2 * (feats - protos).detach() / 4)
+    torch.testing.assert_close(feats.grad, 2 * (feats - protos).detach() / 4)
     with pytest.raises(ValueError, match='label 7 but only 2 prototypes'):
         dapt_intra_loss(feats, protos, torch.tensor([0, 7]))
     with pytest.raises(ValueError, match=r'must be \(B, D\) and \(C, D\)'):

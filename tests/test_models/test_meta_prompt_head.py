@@ -68,8 +68,8 @@ def _fusion_by_hand(fusion, text, support, wrong=()):
         scores = scores / math.sqrt(width)
     scores = (scores - scores.amax(-1, keepdim=True)).exp()
     weights = scores / scores.sum(-1, keepdim=True)  # softmax over keys
-    mixed = torch.einsum('tnhj,tnjhd->tnhd', weights, v).reshape(
-        num_tasks, num_ways, dims)
+    mixed = torch.einsum('tnhj,tnjhd->tnhd', weights,
+                         v).reshape(num_tasks, num_ways, dims)
     attended = mixed @ fusion.attn.out_proj.weight.t() + \
         fusion.attn.out_proj.bias
     hidden = attended
@@ -123,8 +123,11 @@ def test_fusion_shapes_and_support_sets():
     # keys='class': only the prototype of that class of that task changes.
     assert changed.tolist() == [[False, True, False], [False, False, False]]
     task = MODELS.build(
-        dict(type='CrossAttentionFusion', embed_dims=16, num_heads=4,
-             keys='task'))
+        dict(
+            type='CrossAttentionFusion',
+            embed_dims=16,
+            num_heads=4,
+            keys='task'))
     changed = (task(text, moved) - task(text, support)).abs().sum(-1) > 1e-6
     assert changed.tolist() == [[True, True, True], [False, False, False]]
 
@@ -136,19 +139,26 @@ def test_fusion_residuals():
     torch.testing.assert_close(
         fusion(text, support), F.normalize(text, dim=-1))
     raw = MODELS.build(
-        dict(type='CrossAttentionFusion', embed_dims=16,
-             normalize_inputs=False))
+        dict(
+            type='CrossAttentionFusion', embed_dims=16,
+            normalize_inputs=False))
     _identity(raw)
     torch.testing.assert_close(raw(text, support), text)
     no_res = MODELS.build(
-        dict(type='CrossAttentionFusion', embed_dims=16, attn_residual=False,
-             mlp_residual=False))
+        dict(
+            type='CrossAttentionFusion',
+            embed_dims=16,
+            attn_residual=False,
+            mlp_residual=False))
     _identity(no_res)
     assert no_res(text, support).abs().max() == 0
     # Without the attention residual the text only enters as the query.
     attn_only = MODELS.build(
-        dict(type='CrossAttentionFusion', embed_dims=16, num_heads=1,
-             attn_residual=False))
+        dict(
+            type='CrossAttentionFusion',
+            embed_dims=16,
+            num_heads=1,
+            attn_residual=False))
     one_key = torch.randn(2, 3, 1, 16)
     a = attn_only(text, one_key)
     b = attn_only(torch.randn(2, 3, 16), one_key)
@@ -164,15 +174,16 @@ def test_fusion_residuals():
 ])
 def test_fusion_matches_the_written_out_formula(settings):
     fusion = MODELS.build(
-        dict(dict(type='CrossAttentionFusion', embed_dims=16, num_heads=4),
-             **settings))
+        dict(
+            dict(type='CrossAttentionFusion', embed_dims=16, num_heads=4),
+            **settings))
     _randomise(fusion)
     g = torch.Generator().manual_seed(1)
     text = torch.randn(2, 3, 16, generator=g) * 3
     support = torch.randn(2, 3, 2, 16, generator=g) * 3
     out = fusion(text, support)
-    torch.testing.assert_close(out, _fusion_by_hand(fusion, text, support),
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        out, _fusion_by_hand(fusion, text, support), rtol=1e-5, atol=1e-5)
     # The formula tells apart a missing activation, scaling, residual or
     # normalisation: each changes the prototypes far beyond the tolerance.
     switches = (('no_attn_residual', fusion.attn_residual),
@@ -186,16 +197,19 @@ def test_fusion_matches_the_written_out_formula(settings):
 
 def test_fusion_rejects_bad_settings_and_shapes():
     with pytest.raises(ValueError, match="keys must be one of"):
-        MODELS.build(dict(type='CrossAttentionFusion', embed_dims=16,
-                          keys='all'))
-    with pytest.raises(ValueError, match='num_heads=3 does not divide '
-                       'embed_dims=16'):
-        MODELS.build(dict(type='CrossAttentionFusion', embed_dims=16,
-                          num_heads=3))
+        MODELS.build(
+            dict(type='CrossAttentionFusion', embed_dims=16, keys='all'))
+    with pytest.raises(
+            ValueError, match='num_heads=3 does not divide '
+            'embed_dims=16'):
+        MODELS.build(
+            dict(type='CrossAttentionFusion', embed_dims=16, num_heads=3))
     fusion = MODELS.build(dict(type='CrossAttentionFusion', embed_dims=16))
-    with pytest.raises(ValueError, match=r'text \(T, N, D\) and support '
-                       r'\(T, N, K, D\), but got \(2, 3, 16\) and '
-                       r'\(2, 4, 2, 16\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'text \(T, N, D\) and support '
+            r'\(T, N, K, D\), but got \(2, 3, 16\) and '
+            r'\(2, 4, 2, 16\)'):
         fusion(torch.randn(2, 3, 16), torch.randn(2, 4, 2, 16))
 
 
@@ -219,8 +233,8 @@ def test_loss_is_ce_of_prototypes_plus_weighted_kl():
     feats, samples = _episodes()
     losses = head.loss(feats, samples)
     assert set(losses) == {'loss_cls', 'loss_kl', 'acc_mm', 'acc_text'}
-    (ce0, kl0), (ce1, kl1) = (_task_losses(head, feats, samples, t)
-                              for t in (0, 1))
+    (ce0, kl0), (ce1, kl1) = (
+        _task_losses(head, feats, samples, t) for t in (0, 1))
     # Averaged over all queries of the meta-batch (= over its tasks).
     torch.testing.assert_close(losses['loss_cls'], (ce0 + ce1) / 2)
     torch.testing.assert_close(losses['loss_kl'], 0.2 * (kl0 + kl1) / 2)
@@ -275,9 +289,11 @@ def test_batches_must_follow_the_episode_layout():
     with pytest.raises(RuntimeError, match='has no episode layout'):
         head.loss(feats, samples)
     head.set_episode_layout(num_ways=3, num_support=2, num_query=4)
-    with pytest.raises(ValueError, match=r'a batch of 35 images is not a '
-                       r'whole number of tasks of 3 ways x \(2 support \+ 4 '
-                       r'query\) = 18 images'):
+    with pytest.raises(
+            ValueError,
+            match=r'a batch of 35 images is not a '
+            r'whole number of tasks of 3 ways x \(2 support \+ 4 '
+            r'query\) = 18 images'):
         head.loss((feats[0][:35], ), samples[:35])
     shuffled = samples[1:] + samples[:1]
     with pytest.raises(ValueError, match='labels do not follow the episode'):
@@ -288,25 +304,28 @@ def test_the_episode_layout_comes_from_the_training_batch_sampler():
     head = MODELS.build(DEFAULT_ARGS)
     assert head.episode_layout is None
     loader = MagicMock()
-    loader.batch_sampler.episode_layout = dict(num_ways=5, num_support=2,
-                                               num_query=14)
+    loader.batch_sampler.episode_layout = dict(
+        num_ways=5, num_support=2, num_query=14)
     head.bind_training_set(loader)
-    assert head.episode_layout == dict(num_ways=5, num_support=2,
-                                       num_query=14)
+    assert head.episode_layout == dict(num_ways=5, num_support=2, num_query=14)
     # A plain batch sampler cannot feed an episodic head.
     plain = DataLoader(list(range(4)), batch_size=2)
-    with pytest.raises(TypeError, match=r'MetaPromptClsHead trains on '
-                       r'episodes, but the train dataloader draws plain '
-                       r'batches \(BatchSampler\).*'
-                       r"type='EpisodicBatchSampler'"):
+    with pytest.raises(
+            TypeError,
+            match=r'MetaPromptClsHead trains on '
+            r'episodes, but the train dataloader draws plain '
+            r'batches \(BatchSampler\).*'
+            r"type='EpisodicBatchSampler'"):
         head.bind_training_set(plain)
 
 
 def _coop_twin(head):
     """A CoOp head with the same encoder and the meta head's prompts."""
     coop = MODELS.build(
-        dict(type='PromptClsHead', text_encoder=head.text_encoder,
-             prompt_learner=dict(type='CoOpPromptLearner')))
+        dict(
+            type='PromptClsHead',
+            text_encoder=head.text_encoder,
+            prompt_learner=dict(type='CoOpPromptLearner')))
     coop.set_class_names(CLASSES)
     coop.prompt_learner.load_state_dict(head.prompt_learner.state_dict())
     return coop
@@ -350,8 +369,10 @@ def test_compare_predictions_over_all_bound_classes():
     _identity(head.fusion)
     mm, _ = head.compare_predictions(images, support)
     torch.testing.assert_close(mm, text)
-    with pytest.raises(ValueError, match=r'support must be \(C, K, D\) with '
-                       r'C = 6 bound classes'):
+    with pytest.raises(
+            ValueError,
+            match=r'support must be \(C, K, D\) with '
+            r'C = 6 bound classes'):
         head.compare_predictions(images, support[:4])
 
 
@@ -409,8 +430,9 @@ def test_text_only_test_head_drops_the_fusion_and_loads_full_checkpoints():
     _randomise(full.fusion)
     with torch.no_grad():  # trained prompts
         full.prompt_learner.ctx.add_(
-            torch.randn(full.prompt_learner.ctx.shape,
-                        generator=torch.Generator().manual_seed(4)))
+            torch.randn(
+                full.prompt_learner.ctx.shape,
+                generator=torch.Generator().manual_seed(4)))
     checkpoint = full.state_dict()
     assert any(k.startswith('fusion.') for k in checkpoint)
 
@@ -450,8 +472,10 @@ def test_text_only_test_head_drops_the_fusion_and_loads_full_checkpoints():
 
     # Only the fusion keys are ignored: any other foreign key is reported.
     foreign = dict(checkpoint, **{'adapter.weight': torch.zeros(1)})
-    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in '
-                       r'state_dict: "adapter\.weight"'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'Unexpected key\(s\) in '
+            r'state_dict: "adapter\.weight"'):
         test_head.load_state_dict(foreign, strict=True)
     # The head with a fusion still loads its fusion weights.
     twin = _head(text_encoder=full.text_encoder)
@@ -466,23 +490,29 @@ def test_checkpoint_check_accepts_a_full_checkpoint_for_the_text_only_head():
     test_head.head = _head(fusion=None, text_encoder=full.head.text_encoder)
     check_checkpoint_fits(test_head, dict(state_dict=full.state_dict()))
     state = dict(full.state_dict(), **{'head.extra.bias': torch.zeros(1)})
-    with pytest.raises(CheckpointError, match=r"holds keys the model does "
-                       r"not have: 'head\.extra\.bias'"):
+    with pytest.raises(
+            CheckpointError,
+            match=r"holds keys the model does "
+            r"not have: 'head\.extra\.bias'"):
         check_checkpoint_fits(test_head, dict(state_dict=state))
 
 
 def test_text_only_head_cannot_train_or_monitor():
     head = _head(fusion=None)
     feats, samples = _episodes()
-    with pytest.raises(ConfigError, match=r'MetaPromptClsHead\.loss needs the '
-                       r'multimodal fusion, but the head was built with '
-                       r'fusion=None'):
+    with pytest.raises(
+            ConfigError,
+            match=r'MetaPromptClsHead\.loss needs the '
+            r'multimodal fusion, but the head was built with '
+            r'fusion=None'):
         head.loss(feats, samples)
-    with pytest.raises(ConfigError, match=r'compare_predictions needs the '
-                       r"multimodal fusion.*fusion=dict\(type="
-                       r"'CrossAttentionFusion'\)"):
-        head.compare_predictions(torch.randn(2, DIMS),
-                                 torch.randn(len(CLASSES), 2, DIMS))
+    with pytest.raises(
+            ConfigError,
+            match=r'compare_predictions needs the '
+            r"multimodal fusion.*fusion=dict\(type="
+            r"'CrossAttentionFusion'\)"):
+        head.compare_predictions(
+            torch.randn(2, DIMS), torch.randn(len(CLASSES), 2, DIMS))
 
 
 def test_the_test_command_line_option_builds_the_text_only_head():
@@ -498,7 +528,7 @@ def test_the_test_command_line_option_builds_the_text_only_head():
     head_cfg = cfg.model.head
     assert head_cfg.type == 'MetaPromptClsHead' and head_cfg.fusion is None
     # (the ViT-B/16 text tower is swapped for the tiny one to stay fast)
-    head = MODELS.build(dict(head_cfg, text_encoder=DEFAULT_ARGS[
-        'text_encoder']))
+    head = MODELS.build(
+        dict(head_cfg, text_encoder=DEFAULT_ARGS['text_encoder']))
     assert head.fusion is None
     assert not any(n.startswith('fusion') for n, _ in head.named_parameters())

@@ -31,11 +31,12 @@ def test_text_encoder_matches_encode_text():
     with torch.no_grad():
         expected = clip.encode_text(tokens)
         ours = encoder.encode_text(texts)
-        full = OpenCLIPTextEncoder(
-            model_name=TINY_MODEL, truncate=False)
-        full.load_state_dict(
-            {k: v
-             for k, v in encoder.named_parameters()}, strict=False)
+        full = OpenCLIPTextEncoder(model_name=TINY_MODEL, truncate=False)
+        full.load_state_dict({
+            k: v
+            for k, v in encoder.named_parameters()
+        },
+                             strict=False)
         untruncated = full.encode_text(texts)
     torch.testing.assert_close(ours, expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(untruncated, expected, atol=1e-5, rtol=0)
@@ -97,19 +98,23 @@ def test_frozen_towers_stay_out_of_checkpoints():
 
 
 def test_unknown_model_and_tags_fail_fast(tmp_path, monkeypatch):
-    with pytest.raises(ValueError, match=r"Unknown open_clip model 'ViT-B-61'"
-                       r".*Did you mean"):
+    with pytest.raises(
+            ValueError,
+            match=r"Unknown open_clip model 'ViT-B-61'"
+            r".*Did you mean"):
         build_open_clip('ViT-B-61')
-    with pytest.raises(ValueError, match="Unknown pretrained tag 'opnai'.*"
-                       "openai"):
+    with pytest.raises(
+            ValueError, match="Unknown pretrained tag 'opnai'.*"
+            "openai"):
         resolve_pretrained('ViT-B-16', 'opnai')
     missing = str(tmp_path / 'nope.pt')
     with pytest.raises(FileNotFoundError, match='nope.pt'):
         resolve_pretrained('ViT-B-16', missing)
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     empty_cache = str(tmp_path / 'cache')
-    with pytest.raises(RuntimeError,
-                       match=r"'openai'.*not in the local cache.*pretrained="):
+    with pytest.raises(
+            RuntimeError,
+            match=r"'openai'.*not in the local cache.*pretrained="):
         resolve_pretrained('ViT-B-16', 'openai', cache_dir=empty_cache)
 
 
@@ -141,8 +146,8 @@ def test_mmpretrain_backbone_with_clip_projection_neck():
                 out_type='cls_token',
                 layer_cfgs=dict(act_cfg=dict(type='QuickGELU')),
                 frozen_stages=1),
-            neck=dict(type='CLIPProjectionNeck', in_channels=32,
-                      out_channels=64),
+            neck=dict(
+                type='CLIPProjectionNeck', in_channels=32, out_channels=64),
             head=dict(
                 type='PromptClsHead',
                 text_encoder=dict(

@@ -59,12 +59,13 @@ def test_phrase_and_random(encoder):
     assert phrase.default_num_tokens(encoder) == 3
     expected = encoder.embed(encoder.tokenize('a photo of'))[0, 1:4]
     torch.testing.assert_close(phrase(encoder, 3), expected.detach())
-    with pytest.raises(ValueError, match=r"5 tokens requested but the "
-                       r"phrase 'a photo of' has 3"):
+    with pytest.raises(
+            ValueError,
+            match=r"5 tokens requested but the "
+            r"phrase 'a photo of' has 3"):
         phrase(encoder, 5)
     torch.manual_seed(0)
-    random = MODELS.build(dict(type='RandomPromptInit', std=0.02))(encoder,
-                                                                   64)
+    random = MODELS.build(dict(type='RandomPromptInit', std=0.02))(encoder, 64)
     assert 0.018 < random.std().item() < 0.022
     assert abs(random.mean().item()) < 0.002
 
@@ -79,8 +80,10 @@ def test_build_prompt_init_and_errors():
 
 
 @pytest.mark.parametrize('ctx_init', [
-    dict(type='SameSTPromptInit'), dict(type='DiffSTPromptInit'),
-    dict(type='RandomPromptInit'), None, 'a photo of a'])
+    dict(type='SameSTPromptInit'),
+    dict(type='DiffSTPromptInit'),
+    dict(type='RandomPromptInit'), None, 'a photo of a'
+])
 def test_coop_takes_any_initialiser(encoder, ctx_init):
     torch.manual_seed(0)
     learner = MODELS.build(
@@ -94,8 +97,12 @@ def test_coop_takes_any_initialiser(encoder, ctx_init):
     learner.set_class_names(['banded', 'dotted'], encoder)
     assert learner(encoder).shape == (2, encoder.embed_dim)
     csc = MODELS.build(
-        dict(type='CoOpPromptLearner', ctx_init=ctx_init, n_ctx=n_ctx,
-             class_specific=True, num_classes=3),
+        dict(
+            type='CoOpPromptLearner',
+            ctx_init=ctx_init,
+            n_ctx=n_ctx,
+            class_specific=True,
+            num_classes=3),
         default_args=dict(text_encoder=encoder))
     assert csc.ctx.shape == (3, n_ctx, encoder.width)
 
@@ -106,16 +113,22 @@ def test_stats_tool_prints_one_row_per_initialiser():
     import subprocess
     import sys
     repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    proc = subprocess.run(
-        [sys.executable, 'tools/analysis_tools/prompt_init_stats.py',
-         '--model', TINY_MODEL, '--pretrained', 'none', '--n-ctx', '4'],
-        cwd=repo, capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, HF_HUB_OFFLINE='1'))
+    proc = subprocess.run([
+        sys.executable, 'tools/analysis_tools/prompt_init_stats.py', '--model',
+        TINY_MODEL, '--pretrained', 'none', '--n-ctx', '4'
+    ],
+                          cwd=repo,
+                          capture_output=True,
+                          text=True,
+                          timeout=120,
+                          env=dict(os.environ, HF_HUB_OFFLINE='1'))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = [line.split(' | ') for line in proc.stdout.splitlines()
-            if line.startswith('| ') and '---' not in line]
-    assert [r[0] for r in rows] == ['| init', '| phrase', '| random',
-                                    '| same_st', '| diff_st']
+    rows = [
+        line.split(' | ') for line in proc.stdout.splitlines()
+        if line.startswith('| ') and '---' not in line
+    ]
+    assert [r[0] for r in rows
+            ] == ['| init', '| phrase', '| random', '| same_st', '| diff_st']
     same_st = [float(v) for v in rows[3][1:5]]
     same_all = [float(v.rstrip(' |')) for v in rows[3][5:9]]
     # same_st: all tokens identical, so the first token has the mean, min
@@ -155,8 +168,8 @@ def test_stats_tool_draws_each_initialiser_independently(encoder):
     assert all(torch.equal(draws[k], again[k]) for k in draws)
     other = tool.draw_inits(encoder, n_ctx=4, seed=2)
     assert not torch.equal(draws['diff_st'], other['diff_st'])
-    gauss = tool.draw_inits(encoder, n_ctx=4, seed=1, noise='gaussian',
-                            scale=0.05)
+    gauss = tool.draw_inits(
+        encoder, n_ctx=4, seed=1, noise='gaussian', scale=0.05)
     offsets = gauss['diff_st'] - _eos(encoder)
     assert 0.04 < offsets.std().item() < 0.06
 
@@ -189,9 +202,10 @@ class _WrongEOTEncoder(OpenCLIPTextEncoder):
 @pytest.mark.parametrize('type_', ['SameSTPromptInit', 'DiffSTPromptInit'])
 def test_st_init_checks_the_tokenizers_end_of_text_id(type_):
     wrong = _WrongEOTEncoder(model_name=TINY_MODEL)
-    with pytest.raises(RuntimeError,
-                       match=r'_WrongEOTEncoder.eot_token_id is 49406, but '
-                       r'its tokenizer ends a text with token 49407'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'_WrongEOTEncoder.eot_token_id is 49406, but '
+            r'its tokenizer ends a text with token 49407'):
         MODELS.build(dict(type=type_))(wrong, 4)
     with pytest.raises(RuntimeError, match='eot_token_id is 49406'):
         MODELS.build(
@@ -216,11 +230,14 @@ def test_st_noise_forms_and_unchanged_default(encoder):
     tokens = MODELS.build(
         dict(type='DiffSTPromptInit', noise='gaussian', std=0.2))(encoder, 3)
     assert torch.equal(tokens, expected)
-    with pytest.raises(ConfigError, match=r"std=0.2 is the per-entry sigma "
-                       r"of noise='gaussian', but noise='unit'"):
+    with pytest.raises(
+            ConfigError,
+            match=r"std=0.2 is the per-entry sigma "
+            r"of noise='gaussian', but noise='unit'"):
         MODELS.build(dict(type='DiffSTPromptInit', std=0.2))
-    with pytest.raises(ConfigError, match='scale must be a number >= 0, but '
-                       'got -1'):
+    with pytest.raises(
+            ConfigError, match='scale must be a number >= 0, but '
+            'got -1'):
         MODELS.build(dict(type='DiffSTPromptInit', scale=-1))
 
 
@@ -237,8 +254,8 @@ def test_dapt_st_configs_name_their_noise():
     for path in paths:
         init = Config.fromfile(path).model.head.prompt_learner.ctx_init
         assert (init.get('noise'), init.get('scale')) == ('unit', 0.1), path
-        assert init.type == ('SameSTPromptInit' if '-same-st_' in path else
-                             'DiffSTPromptInit')
+        assert init.type == ('SameSTPromptInit'
+                             if '-same-st_' in path else 'DiffSTPromptInit')
     assert ("| `dapt-same-st_*.py` (EuroSAT, OxfordPets, tiny CLIP) | "
             "`SameSTPromptInit(scale=0.1, noise='unit')`") in readme
     assert ("| `dapt-diff-st_*.py` (EuroSAT, OxfordPets, tiny CLIP) | "

@@ -41,8 +41,8 @@ def test_without_prompts_both_towers_are_plain_open_clip(
         tokens = text_encoder.tokenize(['a photo of a cat.', 'a dog.'])
         embeds = text_encoder.embed(tokens)
         plain = text_encoder(embeds, tokens)
-        assert torch.equal(text_encoder(embeds, tokens, deep_prompts=[]),
-                           plain)
+        assert torch.equal(
+            text_encoder(embeds, tokens, deep_prompts=[]), plain)
         # The same as open_clip's own transformer call on those positions.
         length = int(tokens.argmax(-1).max()) + 1
         h = embeds[:, :length] + text_encoder.positional_embedding[:length]
@@ -122,8 +122,10 @@ def test_visual_prompt_errors(image_encoder):
     p = torch.randn(2, 64)
     with pytest.raises(ValueError, match="position 'middle' is unknown"):
         image_encoder(x, VisualPrompts([p], 'middle'))
-    with pytest.raises(ValueError, match='3 layers of visual prompts but '
-                       "the vision transformer of 'mmprompt-tiny' has 2"):
+    with pytest.raises(
+            ValueError,
+            match='3 layers of visual prompts but '
+            "the vision transformer of 'mmprompt-tiny' has 2"):
         image_encoder(x, VisualPrompts([p, p, p]))
     with pytest.raises(ValueError, match='layer 0 have width 32 but'):
         image_encoder(x, VisualPrompts([torch.randn(2, 32)]))
@@ -168,15 +170,16 @@ def test_resnet_towers_give_attention_pool_features():
         assert torch.equal(feats, encoder.visual(x))
     assert feats.shape == (2, encoder.embed_dim) == (2, 64)
     # Text-only prompt methods work; visual prompts say why they cannot.
-    with pytest.raises(NotImplementedError,
-                       match="image tower of 'mmprompt-tiny-rn' is a "
-                       'ModifiedResNet; use a text-only prompt method'):
+    with pytest.raises(
+            NotImplementedError,
+            match="image tower of 'mmprompt-tiny-rn' is a "
+            'ModifiedResNet; use a text-only prompt method'):
         encoder(x, VisualPrompts([torch.randn(2, 64)]))
 
 
 def test_rn50_image_encoder_shapes():
-    encoder = MODELS.build(dict(type='OpenCLIPImageEncoder',
-                                model_name='RN50'))
+    encoder = MODELS.build(
+        dict(type='OpenCLIPImageEncoder', model_name='RN50'))
     with torch.no_grad():
         (feats, ) = encoder(torch.randn(1, 3, 224, 224))
     assert feats.shape == (1, 1024) and encoder.embed_dim == 1024

@@ -33,8 +33,8 @@ def test_phrase_init_reproduces_the_handcrafted_prompt(text_encoder):
     with torch.no_grad():
         prompts = learner.assemble(learner.ctx)
         expected = _embed_text(
-            text_encoder, [f'a photo of a {c.replace("_", " ")}.'
-                           for c in CLASSES])
+            text_encoder,
+            [f'a photo of a {c.replace("_", " ")}.' for c in CLASSES])
         torch.testing.assert_close(prompts, expected)
         zero_shot = MODELS.build(
             dict(type='HandcraftedPrompts', templates='a photo of a {}.'))
@@ -55,8 +55,8 @@ def test_class_token_positions(text_encoder, position, text):
     learner.set_class_names(CLASSES, text_encoder)
     with torch.no_grad():
         prompts = learner.assemble(learner.ctx)
-    expected = _embed_text(
-        text_encoder, [text.format(c.replace('_', ' ')) for c in CLASSES])
+    expected = _embed_text(text_encoder,
+                           [text.format(c.replace('_', ' ')) for c in CLASSES])
     torch.testing.assert_close(prompts, expected)
 
 
@@ -75,8 +75,10 @@ def test_random_and_class_specific_context(text_encoder):
 
 
 def test_bad_arguments(text_encoder):
-    with pytest.raises(ValueError, match="n_ctx=2 but ctx_init='a photo of "
-                       "a' has 4 tokens"):
+    with pytest.raises(
+            ValueError,
+            match="n_ctx=2 but ctx_init='a photo of "
+            "a' has 4 tokens"):
         _coop(text_encoder, n_ctx=2)
     with pytest.raises(ValueError, match='needs num_classes'):
         _coop(text_encoder, class_specific=True)
@@ -95,8 +97,7 @@ def test_gradient_reaches_only_the_context(text_encoder):
     assert all(p.grad is None for p in text_encoder.parameters())
 
 
-def test_checkpoint_moves_across_class_lists_and_checks_shapes(
-        text_encoder):
+def test_checkpoint_moves_across_class_lists_and_checks_shapes(text_encoder):
     learner = _coop(text_encoder)
     learner.set_class_names(CLASSES, text_encoder)
     state = learner.state_dict()
@@ -107,8 +108,10 @@ def test_checkpoint_moves_across_class_lists_and_checks_shapes(
     torch.testing.assert_close(other.ctx, learner.ctx)
     assert other(text_encoder).shape == (2, 64)
     wrong = _coop(text_encoder, ctx_init=None, n_ctx=16)
-    with pytest.raises(ValueError, match=r'has shape \(4, 64\).*expects '
-                       r'\(16, 64\).*n_ctx'):
+    with pytest.raises(
+            ValueError,
+            match=r'has shape \(4, 64\).*expects '
+            r'\(16, 64\).*n_ctx'):
         wrong.load_state_dict(state)
 
 
@@ -151,15 +154,13 @@ def test_imagenet_select_plus_dataset_is_coops_zeroshotclip2(text_encoder):
                                              get_templates)
     select = list(IMAGENET_TEMPLATES_SELECT)
     assert len(select) == 7
-    assert get_templates('imagenet_select+EuroSAT') == select + [
-        'a centered satellite photo of {}.'
-    ]
+    assert get_templates('imagenet_select+EuroSAT'
+                         ) == select + ['a centered satellite photo of {}.']
     assert get_templates('imagenet_select+dtd') == select + ['{} texture.']
     # ImageNet: the 7 alone; its variants get their own template.
     assert get_templates('imagenet_select+ImageNet') == select
-    assert get_templates('imagenet_select+imagenet-v2') == select + [
-        'a photo of a {}.'
-    ]
+    assert get_templates(
+        'imagenet_select+imagenet-v2') == select + ['a photo of a {}.']
     learner = MODELS.build(
         dict(type='HandcraftedPrompts', templates='imagenet_select+dataset'))
     with patch('mmprompt.models.prompt_learners.handcrafted.print_log') as log:
@@ -169,10 +170,11 @@ def test_imagenet_select_plus_dataset_is_coops_zeroshotclip2(text_encoder):
     with torch.no_grad():
         torch.testing.assert_close(
             torch.nn.functional.normalize(learner(text_encoder), dim=-1),
-            _by_hand_ensemble(text_encoder, select + ['{} texture.'],
-                              CLASSES))
+            _by_hand_ensemble(text_encoder, select + ['{} texture.'], CLASSES))
     learner.set_class_names(
-        CLASSES, text_encoder, template='a photo of a {}.',
+        CLASSES,
+        text_encoder,
+        template='a photo of a {}.',
         dataset_name='ImageNet')
     assert learner.resolved_templates == select
     with torch.no_grad():
@@ -184,11 +186,15 @@ def test_imagenet_select_plus_dataset_is_coops_zeroshotclip2(text_encoder):
 def test_set_plus_dataset_errors(text_encoder):
     from mmprompt.datasets.templates import get_templates
     from mmprompt.errors import ConfigError
-    with pytest.raises(ConfigError, match=r"'imagenet_select\+foo': 'foo' "
-                       r'after "\+" is not a dataset'):
+    with pytest.raises(
+            ConfigError,
+            match=r"'imagenet_select\+foo': 'foo' "
+            r'after "\+" is not a dataset'):
         get_templates('imagenet_select+foo')
-    with pytest.raises(ConfigError, match=r"'bar\+dtd': 'bar' before "
-                       r'"\+" is not a named set'):
+    with pytest.raises(
+            ConfigError,
+            match=r"'bar\+dtd': 'bar' before "
+            r'"\+" is not a named set'):
         get_templates('bar+dtd')
     learner = MODELS.build(
         dict(type='HandcraftedPrompts', templates='imagenet_select+dataset'))
@@ -216,8 +222,8 @@ def test_phrase_of_multi_token_words_logs_token_counts(text_encoder):
     assert 'CoOp counts words: it would learn 5 context tokens' in msg
     assert 'copied' not in msg
     with patch('mmprompt.models.prompt_learners.coop.print_log') as log:
-        csc = _coop(text_encoder, ctx_init=phrase, class_specific=True,
-                    num_classes=3)
+        csc = _coop(
+            text_encoder, ctx_init=phrase, class_specific=True, num_classes=3)
     assert csc.ctx.shape == (3, 7, text_encoder.width)
     assert torch.equal(csc.ctx[0], csc.ctx[2])
     assert ('copied to each of the 3 class-specific contexts (CoOp ignores '
@@ -240,8 +246,10 @@ def fresh_warnings():
 
 def _warnings(log):
     import logging
-    return [c[0][0] for c in log.call_args_list
-            if c[1].get('level') == logging.WARNING]
+    return [
+        c[0][0] for c in log.call_args_list
+        if c[1].get('level') == logging.WARNING
+    ]
 
 
 def test_zero_token_embeddings_are_warned_once(fresh_warnings):

@@ -32,8 +32,11 @@ def test_handcrafted_prompts_can_average_raw_features():
     templates = ['a photo of a {}.', 'a drawing of the {}.']
     feats = {}
     for average in ('normalized', 'raw'):
-        prompts = MODELS.build(dict(type='HandcraftedPrompts',
-                                    templates=templates, average=average))
+        prompts = MODELS.build(
+            dict(
+                type='HandcraftedPrompts',
+                templates=templates,
+                average=average))
         prompts.set_class_names(CLASSES, enc)
         feats[average] = prompts(enc)
     raw = [enc.encode_text([t.format(c) for c in CLASSES]) for t in templates]
@@ -48,23 +51,29 @@ def test_handcrafted_prompts_can_average_raw_features():
 def test_loss_terms_are_the_official_ones():
     torch.manual_seed(0)
     head = MODELS.build(
-        dict(type='PromptSRCHead', text_encoder=ENCODER,
-             prompt_learner=dict(type='CoOpPromptLearner')))
+        dict(
+            type='PromptSRCHead',
+            text_encoder=ENCODER,
+            prompt_learner=dict(type='CoOpPromptLearner')))
     head.set_class_names(CLASSES, '{} texture.')
     feats = torch.randn(4, 64, requires_grad=True)
     frozen = torch.randn(4, 64)
     labels = [0, 2, 1, 1]
-    losses = head.loss((feats, ), [DataSample().set_gt_label(y)
-                                   for y in labels], frozen_feats=(frozen, ))
-    assert set(losses) == {'loss', 'loss_scl_text', 'loss_scl_image',
-                           'loss_scl_logits'}
+    losses = head.loss((feats, ),
+                       [DataSample().set_gt_label(y) for y in labels],
+                       frozen_feats=(frozen, ))
+    assert set(losses) == {
+        'loss', 'loss_scl_text', 'loss_scl_image', 'loss_scl_logits'
+    }
     enc = head.text_encoder
     scale = enc.logit_scale.exp()
     image, image0 = F.normalize(feats, dim=-1), F.normalize(frozen, dim=-1)
     text = F.normalize(head.prompt_learner(enc), dim=-1)
-    text0 = F.normalize(sum(
-        enc.encode_text([t.format(c) for c in CLASSES])
-        for t in PROMPTSRC_TEMPLATES) / 60, dim=-1)
+    text0 = F.normalize(
+        sum(
+            enc.encode_text([t.format(c) for c in CLASSES])
+            for t in PROMPTSRC_TEMPLATES) / 60,
+        dim=-1)
     logits, logits0 = scale * image @ text.t(), scale * image0 @ text0.t()
     p0 = logits0.softmax(-1)
     kl = (p0 * (p0.log() - logits.log_softmax(-1))).sum() / logits.numel()
@@ -75,21 +84,23 @@ def test_loss_terms_are_the_official_ones():
         'loss_scl_logits': kl,
     }
     for key, value in expected.items():
-        torch.testing.assert_close(losses[key], value, rtol=1e-4,
-                                   atol=1e-6, msg=key)
+        torch.testing.assert_close(
+            losses[key], value, rtol=1e-4, atol=1e-6, msg=key)
         assert losses[key].item() > 0
     losses['loss_scl_image'].backward()
     assert feats.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match=r'needs the frozen \(unprompted\) '
-                       r"image features.*type='VLPromptClassifier'"):
+    with pytest.raises(
+            ValueError,
+            match=r'needs the frozen \(unprompted\) '
+            r"image features.*type='VLPromptClassifier'"):
         head.loss((feats, ), [DataSample().set_gt_label(0)])
     # Its own losses, not KgCoOp's: composition, not inheritance.
     assert not isinstance(head, KgCoOpHead)
     assert isinstance(head.text_targets, FrozenTextTargets)
     assert head.needs_frozen_image_feats
     assert (head.loss_text.loss_weight, head.loss_image.loss_weight,
-            head.loss_kl.loss_weight, head.loss_kl.reduction) == (
-                25., 10., 1., 'elementwise_mean')
+            head.loss_kl.loss_weight,
+            head.loss_kl.reduction) == (25., 10., 1., 'elementwise_mean')
 
 
 def test_the_classifier_passes_the_unprompted_image_features():
@@ -97,12 +108,16 @@ def test_the_classifier_passes_the_unprompted_image_features():
     cfg = dict(
         type='VLPromptClassifier',
         backbone=dict(type='OpenCLIPImageEncoder', model_name=TINY_MODEL),
-        head=dict(type='PromptSRCHead', text_encoder=ENCODER,
-                  prompt_learner=dict(type='IVLPPromptLearner', n_ctx=2,
-                                      n_vision_ctx=2, depth=2)))
-    with pytest.raises(ValueError, match=r'frozen_feats_in_loss is no longer '
-                       r'a classifier option.*Remove '
-                       r'model\.frozen_feats_in_loss'):
+        head=dict(
+            type='PromptSRCHead',
+            text_encoder=ENCODER,
+            prompt_learner=dict(
+                type='IVLPPromptLearner', n_ctx=2, n_vision_ctx=2, depth=2)))
+    with pytest.raises(
+            ValueError,
+            match=r'frozen_feats_in_loss is no longer '
+            r'a classifier option.*Remove '
+            r'model\.frozen_feats_in_loss'):
         MODELS.build(dict(cfg, frozen_feats_in_loss=True))
     model = MODELS.build(cfg)  # the head asks for the frozen features
     assert model.frozen_feats_in_loss

@@ -37,7 +37,9 @@ def _model(learner, head='PromptClsHead', **head_cfg):
             type='VLPromptClassifier',
             backbone=IMAGE,
             head=dict(
-                type=head, text_encoder=TEXT, prompt_learner=learner,
+                type=head,
+                text_encoder=TEXT,
+                prompt_learner=learner,
                 **head_cfg)))
     model.head.set_class_names(CLASSES)
     return model
@@ -65,14 +67,16 @@ def test_maple_parameters_and_coupling_shapes(encoders):
     assert shapes == {
         'ctx': (2, 64),
         'deep_text_prompts.0': (2, 64),
-        'coupling.0.weight': (64, 64), 'coupling.0.bias': (64, ),
-        'coupling.1.weight': (64, 64), 'coupling.1.bias': (64, ),
+        'coupling.0.weight': (64, 64),
+        'coupling.0.bias': (64, ),
+        'coupling.1.weight': (64, 64),
+        'coupling.1.bias': (64, ),
     }
     prompts = maple.visual_prompts()
     assert prompts.position == 'append'
     torch.testing.assert_close(prompts.tokens[0], maple.coupling[0](maple.ctx))
-    torch.testing.assert_close(
-        prompts.tokens[1], maple.coupling[1](maple.deep_text_prompts[0]))
+    torch.testing.assert_close(prompts.tokens[1],
+                               maple.coupling[1](maple.deep_text_prompts[0]))
 
 
 def test_maple_coupling_trains_the_text_prompts_through_the_image_loss(
@@ -99,18 +103,19 @@ def test_ivlp_visual_prompts_are_independent_of_the_text(encoders):
     assert all(p.grad.abs().sum() > 0 for p in learner.vision_prompts)
     # N(0, 0.02^2) init, as MaPLe's code
     torch.manual_seed(1)
-    big = _learner(encoders, type='IVLPPromptLearner', depth=2,
-                   n_vision_ctx=500)
+    big = _learner(
+        encoders, type='IVLPPromptLearner', depth=2, n_vision_ctx=500)
     assert big.vision_prompts[0].std().item() == pytest.approx(0.02, rel=0.1)
 
 
 def test_vpt_deep_has_fixed_text_and_only_visual_prompts(encoders):
     text, _ = encoders
-    vpt = _learner(encoders, type='VPTDeepPromptLearner', n_vision_ctx=8,
-                   depth=2)
+    vpt = _learner(
+        encoders, type='VPTDeepPromptLearner', n_vision_ctx=8, depth=2)
     assert vpt.ctx is None and len(vpt.deep_text_prompts) == 0
-    assert {n for n, _ in vpt.named_parameters()} == {
-        'vision_prompts.0', 'vision_prompts.1'}
+    assert {n
+            for n, _ in vpt.named_parameters()
+            } == {'vision_prompts.0', 'vision_prompts.1'}
     expected = text.encode_text(
         [f'a photo of a {n.replace("_", " ")}.' for n in CLASSES])
     torch.testing.assert_close(vpt(text), expected, rtol=0, atol=1e-6)
@@ -128,8 +133,10 @@ def test_dapt_prompts_uniform_after_cls_and_any_initialiser(encoders):
     bound = math.sqrt(6 / (3 * 8 * 8 + 64))  # patch 8, width 64
     vis = prompts.tokens[0]
     assert vis.abs().max() <= bound and vis.abs().max() > 0.9 * bound
-    same = _learner(encoders, type='DAPTPromptLearner',
-                    ctx_init=dict(type='SameSTPromptInit'))
+    same = _learner(
+        encoders,
+        type='DAPTPromptLearner',
+        ctx_init=dict(type='SameSTPromptInit'))
     assert torch.equal(same.ctx[0], same.ctx[15])
     eos = text.token_embedding.weight[text.eot_token_id]
     assert (same.ctx[0] - eos).norm().item() == pytest.approx(0.1, rel=1e-4)
@@ -139,9 +146,9 @@ def test_checkpoints_hold_only_the_prompts(encoders):
     model = _model(dict(type='MaPLePromptLearner', depth=2))
     keys = set(model.state_dict())
     assert keys == {
-        'head.prompt_learner.' + k for k in (
-            'ctx', 'deep_text_prompts.0', 'coupling.0.weight',
-            'coupling.0.bias', 'coupling.1.weight', 'coupling.1.bias')
+        'head.prompt_learner.' + k
+        for k in ('ctx', 'deep_text_prompts.0', 'coupling.0.weight',
+                  'coupling.0.bias', 'coupling.1.weight', 'coupling.1.bias')
     }
     other = _model(dict(type='MaPLePromptLearner', depth=2))
     other.load_state_dict(model.state_dict(), strict=True)
@@ -158,9 +165,11 @@ def test_text_only_learner_in_the_vl_classifier_is_an_image_classifier():
     coop = dict(type='CoOpPromptLearner')
     model = _model(coop)
     plain = MODELS.build(
-        dict(type='ImageClassifier', backbone=IMAGE,
-             head=dict(type='PromptClsHead', text_encoder=TEXT,
-                       prompt_learner=coop)))
+        dict(
+            type='ImageClassifier',
+            backbone=IMAGE,
+            head=dict(
+                type='PromptClsHead', text_encoder=TEXT, prompt_learner=coop)))
     plain.load_state_dict(model.state_dict(), strict=False)
     plain.backbone.load_state_dict(model.backbone.state_dict(), strict=False)
     plain.backbone.visual.load_state_dict(model.backbone.visual.state_dict())
@@ -179,28 +188,37 @@ def test_learner_errors(encoders):
     unbound.set_class_names(CLASSES, text)
     with pytest.raises(RuntimeError, match="type='VLPromptClassifier'"):
         unbound(text)
-    with pytest.raises(ValueError, match='vision_depth=3 but the vision '
-                       "transformer of 'mmprompt-tiny' has 2 blocks"):
+    with pytest.raises(
+            ValueError,
+            match='vision_depth=3 but the vision '
+            "transformer of 'mmprompt-tiny' has 2 blocks"):
         _learner(encoders, type='VLPromptLearner', vision_depth=3)
-    with pytest.raises(ValueError, match='text_depth=3 but the text encoder '
-                       'has 2 blocks'):
+    with pytest.raises(
+            ValueError, match='text_depth=3 but the text encoder '
+            'has 2 blocks'):
         _learner(encoders, type='MaPLePromptLearner', depth=3)
     with pytest.raises(ValueError, match='coupling .* n_vision_ctx == n_ctx'):
-        _learner(encoders, type='VLPromptLearner', text_depth=2,
-                 vision_depth=2, n_vision_ctx=3, coupling=True)
+        _learner(
+            encoders,
+            type='VLPromptLearner',
+            text_depth=2,
+            vision_depth=2,
+            n_vision_ctx=3,
+            coupling=True)
     with pytest.raises(ValueError, match="has only 4 tokens"):
         _learner(encoders, type='VLPromptLearner', n_ctx=5)
     with pytest.raises(ValueError, match="vision_position='middle'"):
         _learner(encoders, type='VLPromptLearner', vision_position='middle')
     with pytest.raises(ValueError, match='CoOp needs at least one'):
-        MODELS.build(dict(type='CoOpPromptLearner', n_ctx=0,
-                          ctx_init=None), default_args=dict(
-                              text_encoder=text))
+        MODELS.build(
+            dict(type='CoOpPromptLearner', n_ctx=0, ctx_init=None),
+            default_args=dict(text_encoder=text))
 
 
 def test_dapt_head_losses_and_prototypes():
     model = _model(
-        dict(type='DAPTPromptLearner'), head='DAPTHead',
+        dict(type='DAPTPromptLearner'),
+        head='DAPTHead',
         loss_intra=dict(type='DAPTIntraLoss', loss_weight=10.0),
         loss_inter=dict(type='DAPTInterLoss', loss_weight=0.5))
     x = torch.randn(4, 3, 32, 32)
@@ -214,15 +232,15 @@ def test_dapt_head_losses_and_prototypes():
     feats = F.normalize(model.extract_feat(x)[0], dim=-1)
     text = model.head.text_features()
     labels = torch.tensor([0, 1, 2, 1])
-    torch.testing.assert_close(
-        losses['loss_intra'], 10.0 * ((feats - protos[labels])**2).mean())
+    torch.testing.assert_close(losses['loss_intra'],
+                               10.0 * ((feats - protos[labels])**2).mean())
     pairs = [(i, j) for i in range(3) for j in range(i + 1, 3)]
-    inter = sum(torch.exp(-2 * (text[i] - text[j]).pow(2).sum())
-                for i, j in pairs) / len(pairs)
+    inter = sum(
+        torch.exp(-2 * (text[i] - text[j]).pow(2).sum())
+        for i, j in pairs) / len(pairs)
     torch.testing.assert_close(losses['loss_inter'], 0.5 * inter)
     logits = model.head.logit_scale * feats @ text.t()
-    torch.testing.assert_close(losses['loss'],
-                               F.cross_entropy(logits, labels))
+    torch.testing.assert_close(losses['loss'], F.cross_entropy(logits, labels))
     # The prototypes are saved and loaded with the prompts.
     state = model.state_dict()
     assert torch.equal(state['head.prototypes'], protos)
@@ -230,14 +248,14 @@ def test_dapt_head_losses_and_prototypes():
     fresh.load_state_dict(state, strict=True)
     assert torch.equal(fresh.head.prototypes, protos)
     model.head.set_prototypes(protos[:2])
-    with pytest.raises(ValueError, match='2 class prototypes but is bound '
-                       'to 3 classes'):
+    with pytest.raises(
+            ValueError, match='2 class prototypes but is bound '
+            'to 3 classes'):
         model(x, samples, mode='loss')
 
 
 def test_fixed_text_is_encoded_once_while_visual_prompts_train():
-    model = _model(dict(type='VPTDeepPromptLearner', n_vision_ctx=2,
-                        depth=2))
+    model = _model(dict(type='VPTDeepPromptLearner', n_vision_ctx=2, depth=2))
     calls = []
     model.head.text_encoder.register_forward_hook(
         lambda *args: calls.append(1))

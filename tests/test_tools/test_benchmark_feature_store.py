@@ -16,8 +16,8 @@ def test_passes_counts_every_image_encoder_pass_of_a_run():
     ], REPO)
     assert ('200 epochs of 384 training images, 10 validation passes of 188 '
             'images, a test of 1692 images') in out
-    rows = dict(re.findall(r'^\| (.+?) \| ([0-9,]+) \| [0-9.]+ \|$', out,
-                           flags=re.M))
+    rows = dict(
+        re.findall(r'^\| (.+?) \| ([0-9,]+) \| [0-9.]+ \|$', out, flags=re.M))
     counts = {k: int(v.replace(',', '')) for k, v in rows.items()}
     assert counts['reference (Dassl: every training image every epoch, '
                   'then test)'] == 200 * 384 + 1692

@@ -12,12 +12,14 @@ def test_benchmark_prints_one_row_per_config():
         'configs/coop/coop_tiny_synthetic.py',
         'configs/maple/maple_tinyclip_procdtd.py',
         'configs/instance/instance_tinyclip_procdtd_fewshot4.py',
-        '--random-weights',
-        '--iters', '2', '--warmup', '1', '--num-classes', '5',
-        '--batch-size', '2'
+        '--random-weights', '--iters', '2', '--warmup', '1', '--num-classes',
+        '5', '--batch-size', '2'
     ], REPO)
-    rows = re.findall(r'^\| (\S+) \| ([0-9,]+) \| ([0-9.]+) ± ([0-9.]+) \| '
-                      r'x([0-9.]+) \|', out, flags=re.M)
+    rows = re.findall(
+        r'^\| (\S+) \| ([0-9,]+) \| ([0-9.]+) ± ([0-9.]+) \| '
+        r'x([0-9.]+) \|',
+        out,
+        flags=re.M)
     assert [r[0] for r in rows] == [
         'coop_tiny_synthetic', 'maple_tinyclip_procdtd',
         'instance_tinyclip_procdtd_fewshot4'
@@ -38,11 +40,14 @@ def test_store_modes_of_frozen_prompted_and_promptsrc_towers():
         'configs/coop/coop_tiny_synthetic.py',
         'configs/maple/maple_tinyclip_procdtd.py',
         'configs/promptsrc/promptsrc_tinyclip_procdtd.py', '--random-weights',
-        '--iters', '1', '--warmup', '0', '--num-classes', '5',
-        '--batch-size', '2', '--store'
+        '--iters', '1', '--warmup', '0', '--num-classes', '5', '--batch-size',
+        '2', '--store'
     ], REPO)
-    modes = re.findall(r'^\| (\S+) \| ([^|]+) \| [-0-9.± ]+ \| '
-                       r'(?:x[0-9.]+|-) \|$', out, flags=re.M)
+    modes = re.findall(
+        r'^\| (\S+) \| ([^|]+) \| [-0-9.± ]+ \| '
+        r'(?:x[0-9.]+|-) \|$',
+        out,
+        flags=re.M)
     modes = [(name, mode.strip()) for name, mode in modes
              if 'ms / iter' not in mode]
     assert modes == [

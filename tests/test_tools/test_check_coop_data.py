@@ -20,9 +20,13 @@ TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'check_coop_data.py')
 
 def _tool(*args):
     env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH=REPO)
-    return subprocess.run([sys.executable, TOOL] + list(args), cwd=REPO,
-                          env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, TOOL] + list(args),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300)
 
 
 def _main(*args):
@@ -58,8 +62,7 @@ def _dtd(root, classes=3, per_split=(4, 2, 3)):
                       for c in range(classes) for i in range(n)]
         for entry in split[key]:
             _image(osp.join(root, 'images', entry[0]))
-    with open(osp.join(root, 'split_zhou_DescribableTextures.json'),
-              'w') as f:
+    with open(osp.join(root, 'split_zhou_DescribableTextures.json'), 'w') as f:
         json.dump(split, f)
 
 
@@ -68,8 +71,7 @@ def test_report_on_a_partial_data_root(tmp_path, capsys):
     _dtd(osp.join(data, 'dtd'))
     os.remove(osp.join(data, 'dtd', 'images', 'c1', 'test2.jpg'))
     os.makedirs(osp.join(data, 'eurosat'))
-    with open(osp.join(data, 'eurosat', 'split_zhou_EuroSAT.json'),
-              'w') as f:
+    with open(osp.join(data, 'eurosat', 'split_zhou_EuroSAT.json'), 'w') as f:
         f.write('{"train": [')  # truncated download
     proc = _tool(data)
     out = proc.stdout
@@ -117,8 +119,8 @@ def test_make_split_for_your_own_folder(tmp_path, capsys):
     assert [len(split[k]) for k in ('train', 'val', 'test')] == [9, 3, 5]
     paths = [e[0] for k in split for e in split[k]]
     assert len(set(paths)) == 17
-    assert {tuple(e[1:]) for e in split['test']} == {(0, 'arctic_fox'),
-                                                     (1, 'red_fox')}
+    assert {tuple(e[1:])
+            for e in split['test']} == {(0, 'arctic_fox'), (1, 'red_fox')}
     # The same seed writes the same file; an existing file needs --force.
     assert _main('--make-split', str(images), '--out', out) == 1
     assert 'exists; pass --force to replace it.' in capsys.readouterr().err
@@ -128,8 +130,12 @@ def test_make_split_for_your_own_folder(tmp_path, capsys):
         assert json.load(f) == split
     # The split plugs into CoOpDataset without code.
     dataset = DATASETS.build(
-        dict(type='CoOpDataset', data_root=str(tmp_path / 'mine'),
-             split_file='split_mine.json', num_shots=4, subsample='base'))
+        dict(
+            type='CoOpDataset',
+            data_root=str(tmp_path / 'mine'),
+            split_file='split_mine.json',
+            num_shots=4,
+            subsample='base'))
     assert dataset.metainfo['classes'] == ('arctic_fox', )
     assert len(dataset) == 4
 

@@ -23,7 +23,8 @@ DAY = 86400
 def store(tmp_path):
     store = FeatureStore(f'cli-{tmp_path}', root=str(tmp_path / 'store'))
     for epoch in (1, 2, 3):
-        store.save(f'{epoch:064x}', torch.ones(4, 8) * epoch,
+        store.save(f'{epoch:064x}',
+                   torch.ones(4, 8) * epoch,
                    dict(what=f'epoch {epoch} training views of Data'))
     store.save('a' * 64, torch.zeros(6, 8), dict(what='test features of D'))
     old = time.time() - 40 * DAY
@@ -60,8 +61,8 @@ def test_a_hit_marks_an_entry_used(store):
 
 
 def test_clean_unused_entries_and_killed_writes_only(store, capsys):
-    tool.main(['clean', '--root', store.root, '--unused-days', '30',
-               '--dry-run'])
+    tool.main(
+        ['clean', '--root', store.root, '--unused-days', '30', '--dry-run'])
     assert 'would delete 5 file(s) (2 entries)' in capsys.readouterr().out
     assert len(store.entries()['entries']) == 4  # dry run: nothing gone
     tool.main(['clean', '--root', store.root, '--unused-days', '30'])
@@ -70,8 +71,9 @@ def test_clean_unused_entries_and_killed_writes_only(store, capsys):
     assert 'left alone: 1 file(s)' in out
     found = store.entries()
     assert sorted(e['key'][-1] for e in found['entries']) == ['3', 'a']
-    assert [osp.basename(p) for p, _ in found['partial']] == [
-        'c' * 64 + '.npy.' + 'd' * 32 + '.tmp']  # the write in progress
+    assert [osp.basename(p) for p, _ in found['partial']
+            ] == ['c' * 64 + '.npy.' + 'd' * 32 + '.tmp'
+                  ]  # the write in progress
     assert store.load(f'{1:064x}') is None  # a miss now: recomputed
     assert torch.equal(store.load(f'{3:064x}'), torch.full((4, 8), 3.))
     assert not osp.exists(osp.join(store.root, 'bb'))  # emptied, removed

@@ -29,15 +29,19 @@ def _metrics(path):
 def test_ddp_runs_on_the_store_equal_runs_without(data_root, tmp_path,
                                                   monkeypatch):
     monkeypatch.setenv('MMPROMPT_FEATURE_STORE', str(tmp_path / 'store'))
-    off = {'default_hooks.feature_store.test': False,
-           'default_hooks.feature_store.val': False}
+    off = {
+        'default_hooks.feature_store.test': False,
+        'default_hooks.feature_store.val': False
+    }
     exact = {'default_hooks.feature_store.train_views': 'exact'}
     ckpts = {}
     for name, extra in (('off', off), ('exact', exact)):
         work = str(tmp_path / name)
-        log = _run(TORCHRUN + ['tools/train.py', CONFIG, '--work-dir', work,
-                               '--launcher', 'pytorch'] +
-                   _options(data_root, epochs=2, **extra), REPO)
+        log = _run(
+            TORCHRUN + [
+                'tools/train.py', CONFIG, '--work-dir', work, '--launcher',
+                'pytorch'
+            ] + _options(data_root, epochs=2, **extra), REPO)
         ckpts[name] = osp.join(work, 'epoch_2.pth')
         if name == 'exact':  # ranks encode their own batches, rank 0 writes
             assert 'Feature store miss: encoding epoch 1 training views of ' \
@@ -54,15 +58,18 @@ def test_ddp_runs_on_the_store_equal_runs_without(data_root, tmp_path,
     for name, dist, extra in (('miss', TORCHRUN, {}), ('hit', TORCHRUN, {}),
                               ('single', [], off)):
         out = str(tmp_path / f'{name}.json')
-        log = _run(dist + ['tools/test.py', CONFIG, ckpts['off'],
-                           '--work-dir', str(tmp_path / f'test-{name}'),
-                           '--out', out, '--out-item', 'metrics'] +
-                   (['--launcher', 'pytorch'] if dist else []) +
-                   _options(data_root, epochs=2, **extra), REPO)
+        log = _run(
+            dist + [
+                'tools/test.py', CONFIG, ckpts['off'], '--work-dir',
+                str(tmp_path / f'test-{name}'), '--out', out, '--out-item',
+                'metrics'
+            ] + (['--launcher', 'pytorch'] if dist else []) +
+            _options(data_root, epochs=2, **extra), REPO)
         results.append(_metrics(out))
         if name == 'hit':
-            assert re.search(r'Feature store hit: test features of '
-                             r'CoOpSynthetic \(36 samples\) read from', log)
+            assert re.search(
+                r'Feature store hit: test features of '
+                r'CoOpSynthetic \(36 samples\) read from', log)
     assert results[0] == results[1]
     assert results[2] == pytest.approx(results[0], abs=1e-9)
     assert os.listdir(str(tmp_path / 'store'))

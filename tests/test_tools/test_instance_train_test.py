@@ -49,8 +49,10 @@ def _train_labels(config, data_root):
 
 def _metrics(config, ckpt, work, data_root, tmp_path):
     out = str(tmp_path / 'metrics.json')
-    _run(['tools/test.py', config, ckpt, '--work-dir', work, '--out', out,
-          '--out-item', 'metrics'] + _options(data_root), REPO)
+    _run([
+        'tools/test.py', config, ckpt, '--work-dir', work, '--out', out,
+        '--out-item', 'metrics'
+    ] + _options(data_root), REPO)
     with open(out) as f:
         return json.load(f)
 
@@ -67,10 +69,11 @@ def test_instance_prompts_train_with_ddp_and_test(data_root, tmp_path):
     # Training runs on 2 CPU processes (the in-process single-process path
     # is the learning test's); the checkpoint is tested on one.
     work = str(tmp_path / 'instance')
-    log = _run(TORCHRUN + [
-        'tools/train.py', INSTANCE, '--work-dir', work, '--launcher',
-        'pytorch'
-    ] + _options(data_root, **SHORT), REPO)
+    log = _run(
+        TORCHRUN + [
+            'tools/train.py', INSTANCE, '--work-dir', work, '--launcher',
+            'pytorch'
+        ] + _options(data_root, **SHORT), REPO)
     assert 'gloo' in log
     # 29 classes x 4 shots = 116 images, 58 per rank, batch 32: 2 iterations
     assert re.search(r'Epoch\(train\) +\[2\]\[2/2\]', log)
@@ -94,11 +97,14 @@ def test_linear_probe_fits_the_same_on_one_or_two_processes(
     one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
     log = _run(['tools/train.py', PROBE, '--work-dir', one] +
                _options(data_root), REPO)
-    assert re.search(r'LinearProbeLoop: logistic regression on 116 '
-                     r'features of dim 128, C=\S+ \(searched on 58 '
-                     r'validation images', log)
-    _run(TORCHRUN + ['tools/train.py', PROBE, '--work-dir', two,
-                     '--launcher', 'pytorch'] + _options(data_root), REPO)
+    assert re.search(
+        r'LinearProbeLoop: logistic regression on 116 '
+        r'features of dim 128, C=\S+ \(searched on 58 '
+        r'validation images', log)
+    _run(
+        TORCHRUN +
+        ['tools/train.py', PROBE, '--work-dir', two, '--launcher', 'pytorch'] +
+        _options(data_root), REPO)
     a = torch.load(osp.join(one, 'epoch_1.pth'), weights_only=False)
     b = torch.load(osp.join(two, 'epoch_1.pth'), weights_only=False)
     assert sorted(a['state_dict']) == ['head.fc.bias', 'head.fc.weight']
@@ -110,10 +116,11 @@ def test_linear_probe_fits_the_same_on_one_or_two_processes(
     assert metrics['accuracy/top1'] > 100 / NUM_CLASSES
     # the search history: 7 grid values and 2 x 8 bisection fits
     search = json.load(
-        open(next(
-            osp.join(one, d, 'linear_probe.json') for d in sorted(
-                __import__('os').listdir(one))
-            if osp.isfile(osp.join(one, d, 'linear_probe.json')))))
+        open(
+            next(
+                osp.join(one, d, 'linear_probe.json')
+                for d in sorted(__import__('os').listdir(one))
+                if osp.isfile(osp.join(one, d, 'linear_probe.json')))))
     assert len(search['search']) == 7 + 16
     assert search['C'] in [s['C'] for s in search['search'][-2:]]
 
@@ -137,8 +144,11 @@ def test_linear_probe_weights_are_sklearns(data_root, tmp_path):
     reference = LogisticRegression(C=0.5, max_iter=1000).fit(feats, labels)
     with torch.no_grad():
         logits = model.head.fc(torch.as_tensor(feats))
-    np.testing.assert_allclose(model.head.fc.weight.detach().numpy(),
-                               reference.coef_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.head.fc.weight.detach().numpy(),
+        reference.coef_,
+        rtol=1e-5,
+        atol=1e-6)
     assert logits.argmax(1).tolist() == reference.predict(feats).tolist()
 
 

@@ -27,8 +27,10 @@ def data_root(tmp_path_factory):
 
 
 def _options(data_root, **extra):
-    opts = {f'{split}_dataloader.dataset.data_root': data_root
-            for split in ('train', 'val', 'test')}
+    opts = {
+        f'{split}_dataloader.dataset.data_root': data_root
+        for split in ('train', 'val', 'test')
+    }
     opts.update({
         'train_cfg.max_epochs': 2,
         'train_cfg.val_interval': 2,
@@ -44,24 +46,27 @@ def _options(data_root, **extra):
 
 def _test(config, ckpt, work, data_root, tmp_path, name, *options):
     out = str(tmp_path / f'{name}.json')
-    _run(['tools/test.py', config, ckpt, '--work-dir', work, '--out', out,
-          '--out-item', 'metrics', '--cfg-options',
-          f'test_dataloader.dataset.data_root={data_root}', *options], REPO)
+    _run([
+        'tools/test.py', config, ckpt, '--work-dir', work, '--out', out,
+        '--out-item', 'metrics', '--cfg-options',
+        f'test_dataloader.dataset.data_root={data_root}', *options
+    ], REPO)
     with open(out) as f:
         return json.load(f)
 
 
-def test_meta_trains_monitors_the_gap_and_tests_text_only(
-        data_root, tmp_path):
+def test_meta_trains_monitors_the_gap_and_tests_text_only(data_root, tmp_path):
     work = str(tmp_path / 'meta')
     log = _run(['tools/train.py', META, '--work-dir', work] +
                _options(data_root), REPO)
     assert 'bound the 15 classes of the train dataset' in log
-    assert re.search(r'Epoch\(train\) +\[2\]\[3/3\].*loss_cls: [0-9.]+ +'
-                     r'loss_kl: [0-9.]+ +acc_mm: [0-9.]+ +acc_text', log)
-    gaps = re.findall(r'MetaGapMonitorHook: epoch (\d+): top-1 on 30 base '
-                      r'test images, multimodal prototypes ([0-9.]+), text '
-                      r'only ([0-9.]+), gap ([-+][0-9.]+)', log)
+    assert re.search(
+        r'Epoch\(train\) +\[2\]\[3/3\].*loss_cls: [0-9.]+ +'
+        r'loss_kl: [0-9.]+ +acc_mm: [0-9.]+ +acc_text', log)
+    gaps = re.findall(
+        r'MetaGapMonitorHook: epoch (\d+): top-1 on 30 base '
+        r'test images, multimodal prototypes ([0-9.]+), text '
+        r'only ([0-9.]+), gap ([-+][0-9.]+)', log)
     assert [int(g[0]) for g in gaps] == [0, 1, 2]
     for _, mm, text, gap in gaps:
         assert float(gap) == pytest.approx(float(mm) - float(text), abs=0.02)
@@ -80,43 +85,57 @@ def test_meta_trains_monitors_the_gap_and_tests_text_only(
     assert set(meta) == {'base/top1', 'new/top1', 'hm'}
     assert meta == text_only
     # The CoOp config refuses it: the checkpoint is another method's.
-    proc = subprocess.run(
-        [sys.executable, 'tools/test.py', COOP, ckpt, '--work-dir', work,
-         '--cfg-options', f'test_dataloader.dataset.data_root={data_root}'],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1'))
+    proc = subprocess.run([
+        sys.executable, 'tools/test.py', COOP, ckpt, '--work-dir', work,
+        '--cfg-options', f'test_dataloader.dataset.data_root={data_root}'
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=300,
+                          env=dict(
+                              os.environ,
+                              HF_HUB_OFFLINE='1',
+                              OMP_NUM_THREADS='1'))
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert re.search(r'error: Checkpoint \S+epoch_2.pth does not fit the '
-                     r"model of config 'coop_tinyclip_procdtd.py'.*holds "
-                     r"keys the model does not have: 'head.fusion.*written "
-                     r"by config 'meta_tinyclip_procdtd.py'", proc.stderr)
+    assert re.search(
+        r'error: Checkpoint \S+epoch_2.pth does not fit the '
+        r"model of config 'coop_tinyclip_procdtd.py'.*holds "
+        r"keys the model does not have: 'head.fusion.*written "
+        r"by config 'meta_tinyclip_procdtd.py'", proc.stderr)
     assert 'Traceback' not in proc.stderr
 
     # The gap curve from the work dir's logs.
     png = str(tmp_path / 'gap.png')
     text = _run([PLOT, work, '--labels', '5-way', '--out', png], REPO)
-    rows = re.findall(r'^ +(\d+) +([0-9.]+) +([0-9.]+) +([-+][0-9.]+)$',
-                      text, re.M)
-    assert [(int(r[0]), r[1], r[2]) for r in rows] == [
-        (int(g[0]), g[1], g[2]) for g in gaps]
+    rows = re.findall(r'^ +(\d+) +([0-9.]+) +([0-9.]+) +([-+][0-9.]+)$', text,
+                      re.M)
+    assert [(int(r[0]), r[1], r[2]) for r in rows] == [(int(g[0]), g[1], g[2])
+                                                       for g in gaps]
     with open(png, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
 
 def test_plot_tool_explains_a_work_dir_without_gap_values(tmp_path):
-    with pytest.raises(AssertionError, match=r'no meta_gap/mm_top1 values '
-                       r'under .*MetaGapMonitorHook'):
+    with pytest.raises(
+            AssertionError,
+            match=r'no meta_gap/mm_top1 values '
+            r'under .*MetaGapMonitorHook'):
         _run([PLOT, str(tmp_path)], REPO)
 
 
 def test_two_process_ddp_meta_training(data_root, tmp_path):
     work = str(tmp_path / 'ddp')
     dist = TORCHRUN
-    log = _run(dist + ['tools/train.py', META, '--work-dir', work,
-                       '--launcher', 'pytorch'] +
-               _options(data_root, **{'train_cfg.val_interval': 5,
-                                      'train_dataloader.batch_sampler.'
-                                      'iters_per_epoch': 2}), REPO)
+    log = _run(
+        dist +
+        ['tools/train.py', META, '--work-dir', work, '--launcher', 'pytorch'] +
+        _options(
+            data_root, **{
+                'train_cfg.val_interval': 5,
+                'train_dataloader.batch_sampler.'
+                'iters_per_epoch': 2
+            }), REPO)
     assert 'gloo' in log
     assert re.search(r'Epoch\(train\) +\[2\]\[2/2\]', log)
     # Measured on rank 0 only, logged once.

@@ -5,16 +5,21 @@ import os.path as osp
 import re
 
 import torch
+# yapf: disable
 from test_train_test import (CONFIG, REPO, TORCHRUN, _options, _run,  # noqa
                              data_root)
+
+# yapf: enable
 
 COCOOP = osp.join(REPO, 'configs/cocoop/cocoop_tiny_synthetic.py')
 
 
 def _test_metrics(config, ckpt, work, root, tmp_path, ddp=False, **kw):
     out = str(tmp_path / f'metrics_ddp{ddp}.json')
-    args = ['tools/test.py', config, ckpt, '--work-dir', work, '--out', out,
-            '--out-item', 'metrics']
+    args = [
+        'tools/test.py', config, ckpt, '--work-dir', work, '--out', out,
+        '--out-item', 'metrics'
+    ]
     if ddp:
         args = TORCHRUN + args + ['--launcher', 'pytorch']
     _run(args + _options(root, **kw), REPO)
@@ -22,8 +27,9 @@ def _test_metrics(config, ckpt, work, root, tmp_path, ddp=False, **kw):
         return json.load(f)
 
 
-def test_kgcoop_trains_with_both_losses_and_tests(data_root,  # noqa: F811
-                                                  tmp_path):
+def test_kgcoop_trains_with_both_losses_and_tests(
+        data_root,  # noqa: F811
+        tmp_path):
     work = str(tmp_path / 'kgcoop')
     kg = {'model.head.type': 'KgCoOpHead'}
     log = _run(['tools/train.py', CONFIG, '--work-dir', work] +
@@ -39,9 +45,11 @@ def test_kgcoop_trains_with_both_losses_and_tests(data_root,  # noqa: F811
 
 def test_cocoop_trains_with_ddp_and_tests(data_root, tmp_path):  # noqa: F811
     work = str(tmp_path / 'cocoop')
-    log = _run(TORCHRUN + ['tools/train.py', COCOOP, '--work-dir', work,
-                           '--launcher', 'pytorch'] + _options(data_root),
-               REPO)
+    log = _run(
+        TORCHRUN + [
+            'tools/train.py', COCOOP, '--work-dir', work, '--launcher',
+            'pytorch'
+        ] + _options(data_root), REPO)
     # 3 base classes x 16 shots = 48 images, 24 per rank, batch 16: 2 iters.
     assert re.search(r'Epoch\(train\) +\[4\]\[2/2\]', log)
     ckpt = osp.join(work, 'epoch_4.pth')

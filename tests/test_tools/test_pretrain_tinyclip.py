@@ -15,12 +15,17 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def _pretrain(out, seed=0):
     env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH=REPO)
-    proc = subprocess.run(
-        [sys.executable, 'tools/misc/pretrain_tinyclip.py', '--out', out,
-         '--steps', '2', '--batch-size', '16', '--pool-per-class', '1',
-         '--eval-per-class', '1', '--warmup', '1', '--seed', str(seed),
-         '--threads', '1'],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([
+        sys.executable, 'tools/misc/pretrain_tinyclip.py', '--out', out,
+        '--steps', '2', '--batch-size', '16', '--pool-per-class', '1',
+        '--eval-per-class', '1', '--warmup', '1', '--seed',
+        str(seed), '--threads', '1'
+    ],
+                          cwd=REPO,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return proc.stdout
 

@@ -26,9 +26,13 @@ PYTHON = shlex.quote(sys.executable)  # the interpreter the tool runs
 
 def _tool(*args):
     env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH=REPO)
-    return subprocess.run([sys.executable, TOOL] + list(args), cwd=REPO,
-                          env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, TOOL] + list(args),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300)
 
 
 def _metrics(path, **values):
@@ -41,12 +45,15 @@ def test_collect_aggregates_seeds_and_datasets(tmp_path):
     work = str(tmp_path / 'work')
     dtd = [(80., 50.), (82., 52.), (81., 57.)]
     eurosat = [(90., 60.), (92., 70.), (94., 80.)]
-    for name, values in (('coop_vitb16_dtd', dtd),
-                         ('coop_vitb16_eurosat', eurosat)):
+    for name, values in (('coop_vitb16_dtd', dtd), ('coop_vitb16_eurosat',
+                                                    eurosat)):
         for seed, (b, n) in enumerate(values, 1):
-            _metrics(osp.join(work, name, f'seed{seed}', 'metrics.json'),
-                     **{'base/top1': b, 'new/top1': n,
-                        'hm': harmonic_mean(b, n)})
+            _metrics(
+                osp.join(work, name, f'seed{seed}', 'metrics.json'), **{
+                    'base/top1': b,
+                    'new/top1': n,
+                    'hm': harmonic_mean(b, n)
+                })
     out = str(tmp_path / 'results' / 'b2n')
     proc = _tool(COOP_DTD, COOP_EUROSAT, '--work-dir', work, '--collect',
                  '--average', '--out', out)
@@ -71,9 +78,13 @@ def test_collect_aggregates_seeds_and_datasets(tmp_path):
 def test_missing_runs_are_reported_not_dropped(tmp_path):
     work = str(tmp_path / 'work')
     for seed in (1, 3):
-        _metrics(osp.join(work, 'coop_vitb16_dtd', f'seed{seed}',
-                          'metrics.json'),
-                 **{'base/top1': 80., 'new/top1': 60., 'hm': 68.57})
+        _metrics(
+            osp.join(work, 'coop_vitb16_dtd', f'seed{seed}', 'metrics.json'),
+            **{
+                'base/top1': 80.,
+                'new/top1': 60.,
+                'hm': 68.57
+            })
     proc = _tool(COOP_DTD, '--work-dir', work, '--collect')
     assert proc.returncode == 1
     assert 'coop_vitb16_dtd: MISSING' in proc.stdout
@@ -87,10 +98,10 @@ def test_cross_dataset_rows_and_top1(tmp_path):
     work = str(tmp_path / 'work')
     for seed, (source, target) in enumerate([(70., 90.), (72., 92.)], 1):
         run = osp.join(work, 'coop_vitb16_imagenet_fewshot', f'seed{seed}')
-        _metrics(osp.join(run, 'metrics.json'),
-                 **{'accuracy/top1': source})
-        _metrics(osp.join(run, 'coop_vitb16_caltech101_fewshot',
-                          'metrics.json'), **{'accuracy/top1': target})
+        _metrics(osp.join(run, 'metrics.json'), **{'accuracy/top1': source})
+        _metrics(
+            osp.join(run, 'coop_vitb16_caltech101_fewshot', 'metrics.json'),
+            **{'accuracy/top1': target})
     proc = _tool(IMAGENET, '--seeds', '1', '2', '--test-configs',
                  'configs/coop/coop_vitb16_caltech101_fewshot.py',
                  '--work-dir', work, '--collect', '--average')
@@ -124,7 +135,9 @@ def test_dry_run_and_slurm_write_the_commands(tmp_path):
     spec.loader.exec_module(tool)
     opts, trains = tool.dataset_options(
         osp.join(REPO, 'configs/instance/instance_rn50_oxford-pets_fewshot4'
-                 '.py'), seed=1, shots=2)
+                 '.py'),
+        seed=1,
+        shots=2)
     assert trains and 'train_dataloader.dataset.num_shots=2' in opts
     assert 'model.head.prompt_learner.num_shots=2' in opts
     script = str(tmp_path / 'array.sh')
@@ -140,8 +153,8 @@ def test_dry_run_and_slurm_write_the_commands(tmp_path):
 @pytest.fixture
 def synthetic(tmp_path):
     root = str(tmp_path / 'synthetic')
-    make_synthetic_coop_dataset(root, num_classes=4,
-                                images_per_class=(4, 2, 3), seed=1)
+    make_synthetic_coop_dataset(
+        root, num_classes=4, images_per_class=(4, 2, 3), seed=1)
     return root
 
 
@@ -203,32 +216,44 @@ def test_same_file_names_get_their_own_work_dirs_and_rows(
     target_a = _config(tmp_path / 'a' / 't.py', trains=False)
     target_b = _config(tmp_path / 'b' / 't.py', trains=False)
     work = str(tmp_path / 'work')
-    tool.main([coop, kgcoop, other, '--seeds', '1', '2', '--work-dir', work,
-               '--test-configs', target_a, target_b, '--dry-run'])
+    tool.main([
+        coop, kgcoop, other, '--seeds', '1', '2', '--work-dir', work,
+        '--test-configs', target_a, target_b, '--dry-run'
+    ])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 6
     # Each config x seed has its own work dir; only configs that share a
     # file name get their folders, the others keep <work>/<name>/seed<k>.
     runs = [_work_dirs(line)[0] for line in lines]
-    assert runs == [osp.join(work, *d) for d in (
-        ('coop', 'x', 'seed1'), ('coop', 'x', 'seed2'),
-        ('kgcoop', 'x', 'seed1'), ('kgcoop', 'x', 'seed2'),
-        ('y', 'seed1'), ('y', 'seed2'))]
+    assert runs == [
+        osp.join(work, *d)
+        for d in (('coop', 'x', 'seed1'), ('coop', 'x',
+                                           'seed2'), ('kgcoop', 'x', 'seed1'),
+                  ('kgcoop', 'x', 'seed2'), ('y', 'seed1'), ('y', 'seed2'))
+    ]
     # and each test config its own folder in it.
     assert _work_dirs(lines[0])[1:] == [
-        runs[0], osp.join(runs[0], 'a', 't'), osp.join(runs[0], 'b', 't')]
+        runs[0],
+        osp.join(runs[0], 'a', 't'),
+        osp.join(runs[0], 'b', 't')
+    ]
     # --shots K keeps the runs of other shot counts apart.
-    tool.main([coop, kgcoop, '--seeds', '1', '--shots', '4', '--work-dir',
-               work, '--dry-run'])
+    tool.main([
+        coop, kgcoop, '--seeds', '1', '--shots', '4', '--work-dir', work,
+        '--dry-run'
+    ])
     assert _work_dirs(capsys.readouterr().out)[0] == osp.join(
         work, 'coop', 'x', 'shots4', 'seed1')
     # --collect reads them back as separate rows.
     for run, (b, n) in zip(runs[:4], [(80., 60.), (82., 62.), (70., 50.),
                                       (72., 52.)]):
-        _metrics(osp.join(run, 'metrics.json'),
-                 **{'base/top1': b, 'new/top1': n})
-    tool.main([coop, kgcoop, '--seeds', '1', '2', '--work-dir', work,
-               '--collect'])
+        _metrics(
+            osp.join(run, 'metrics.json'), **{
+                'base/top1': b,
+                'new/top1': n
+            })
+    tool.main(
+        [coop, kgcoop, '--seeds', '1', '2', '--work-dir', work, '--collect'])
     out = capsys.readouterr().out
     assert '[3/4] kgcoop/x seed 1: kgcoop/x: base 70.00 new 50.00' in out
     assert '| coop/x | 2 | 81.00 ± 1.00 | 61.00 ± 1.00 |' in out
@@ -236,25 +261,27 @@ def test_same_file_names_get_their_own_work_dirs_and_rows(
 
 
 def test_a_config_or_seed_given_twice_is_an_error(tool):
-    with pytest.raises(ConfigError,
-                       match=r'\./configs/coop/coop_vitb16_dtd\.py is given '
-                       r'twice in the configs \(also as configs/coop/'
-                       r'coop_vitb16_dtd\.py\).*give it once'):
+    with pytest.raises(
+            ConfigError,
+            match=r'\./configs/coop/coop_vitb16_dtd\.py is given '
+            r'twice in the configs \(also as configs/coop/'
+            r'coop_vitb16_dtd\.py\).*give it once'):
         tool.main([COOP_DTD, './' + COOP_DTD, '--dry-run'])
-    with pytest.raises(ConfigError,
-                       match='--seeds 1 2 1: seed 1 is given twice'):
+    with pytest.raises(
+            ConfigError, match='--seeds 1 2 1: seed 1 is given twice'):
         tool.main([COOP_DTD, '--seeds', '1', '2', '1', '--dry-run'])
-    with pytest.raises(ConfigError,
-                       match="--cfg-options: 'max_epochs' is not key=value"):
+    with pytest.raises(
+            ConfigError, match="--cfg-options: 'max_epochs' is not key=value"):
         tool.main([COOP_DTD, '--cfg-options', 'max_epochs', '--dry-run'])
 
 
 def test_training_options_skip_test_only_configs(tool, capsys):
-    tool.main([COOP_DTD, 'configs/zeroshot/clip_tiny_synthetic.py',
-               '--seeds', '1', '--dry-run', '--test-cfg-options',
-               'test_dataloader.batch_size=8', '--cfg-options',
-               'train_cfg.max_epochs=5', 'param_scheduler.1.T_max=5',
-               'test_dataloader.num_workers=0'])
+    tool.main([
+        COOP_DTD, 'configs/zeroshot/clip_tiny_synthetic.py', '--seeds', '1',
+        '--dry-run', '--test-cfg-options', 'test_dataloader.batch_size=8',
+        '--cfg-options', 'train_cfg.max_epochs=5', 'param_scheduler.1.T_max=5',
+        'test_dataloader.num_workers=0'
+    ])
     captured = capsys.readouterr()
     coop, zeroshot = captured.out.splitlines()
     train, test = coop.split(' && mkdir')
@@ -280,30 +307,40 @@ def test_training_options_skip_test_only_configs(tool, capsys):
         'only tested)\n')
     # A kept option must fit the test-only config too: zero-shot CLIP's
     # handcrafted prompts take no n_ctx (its test would fail to build).
-    with pytest.raises(ConfigError,
-                       match=r'^--cfg-options model\.head\.prompt_learner\.'
-                       r'n_ctx: `model\.head\.prompt_learner` has no field '
-                       r'`n_ctx` nor is it an argument of HandcraftedPrompts'):
-        tool.main([COOP_DTD, ZEROSHOT, '--seeds', '1', '--dry-run',
-                   '--cfg-options', 'model.head.prompt_learner.n_ctx=4'])
+    with pytest.raises(
+            ConfigError,
+            match=r'^--cfg-options model\.head\.prompt_learner\.'
+            r'n_ctx: `model\.head\.prompt_learner` has no field '
+            r'`n_ctx` nor is it an argument of HandcraftedPrompts'):
+        tool.main([
+            COOP_DTD, ZEROSHOT, '--seeds', '1', '--dry-run', '--cfg-options',
+            'model.head.prompt_learner.n_ctx=4'
+        ])
     # --test-cfg-options reach the test configs, --cfg-options do not.
-    tool.main([IMAGENET, '--seeds', '1', '--dry-run', '--test-configs',
-               'configs/coop/coop_vitb16_imagenetv2.py', '--cfg-options',
-               'train_cfg.max_epochs=5', '--test-cfg-options',
-               'model.head.prompt_learner.n_ctx=4'])
+    tool.main([
+        IMAGENET, '--seeds', '1', '--dry-run', '--test-configs',
+        'configs/coop/coop_vitb16_imagenetv2.py', '--cfg-options',
+        'train_cfg.max_epochs=5', '--test-cfg-options',
+        'model.head.prompt_learner.n_ctx=4'
+    ])
     target = capsys.readouterr().out.split(' && mkdir')[-1]
     assert 'coop_vitb16_imagenetv2.py' in target
     assert 'model.head.prompt_learner.n_ctx=4' in target
     assert 'max_epochs' not in target
 
 
-def test_collect_refuses_to_write_a_table_with_no_runs(
-        tool, tmp_path, capsys):
+def test_collect_refuses_to_write_a_table_with_no_runs(tool, tmp_path, capsys):
     out = str(tmp_path / 'results' / 'b2n')
-    _metrics(osp.join(tmp_path, 'good', 'coop_vitb16_dtd', 'seed1',
-                      'metrics.json'), **{'base/top1': 80., 'new/top1': 60.})
-    tool.main([COOP_DTD, '--seeds', '1', '--work-dir',
-               str(tmp_path / 'good'), '--collect', '--out', out])
+    _metrics(
+        osp.join(tmp_path, 'good', 'coop_vitb16_dtd', 'seed1', 'metrics.json'),
+        **{
+            'base/top1': 80.,
+            'new/top1': 60.
+        })
+    tool.main([
+        COOP_DTD, '--seeds', '1', '--work-dir',
+        str(tmp_path / 'good'), '--collect', '--out', out
+    ])
     with open(out + '.md') as f:
         good_md = f.read()
     with open(out + '.csv') as f:
@@ -326,12 +363,16 @@ def test_collect_refuses_to_write_a_table_with_no_runs(
     with open(out + '.csv') as f:
         assert f.read() == good_csv
     # Only unreadable metrics: a DataError, and still no table.
-    _metrics(osp.join(empty, 'coop_vitb16_dtd', 'seed1', 'metrics.json'),
-             loss=1.)
-    with pytest.raises(DataError, match='none of the 1 metrics.json '
-                       'files of the 1 runs under --work-dir .* can be read'):
-        tool.main([COOP_DTD, '--seeds', '1', '--work-dir', empty,
-                   '--collect', '--out', out])
+    _metrics(
+        osp.join(empty, 'coop_vitb16_dtd', 'seed1', 'metrics.json'), loss=1.)
+    with pytest.raises(
+            DataError,
+            match='none of the 1 metrics.json '
+            'files of the 1 runs under --work-dir .* can be read'):
+        tool.main([
+            COOP_DTD, '--seeds', '1', '--work-dir', empty, '--collect',
+            '--out', out
+        ])
     with open(out + '.md') as f:
         assert f.read() == good_md
     # From the command line: one line on stderr, no traceback, status 2.
@@ -351,10 +392,16 @@ def test_an_unreadable_metrics_file_is_reported_with_its_path(
     runs = [osp.join(work, 'coop_vitb16_dtd', f'seed{s}') for s in range(5)]
     for run in runs:
         os.makedirs(run)
-    _metrics(osp.join(runs[0], 'metrics.json'),
-             **{'base/top1': 80., 'new/top1': 60.})
-    _metrics(osp.join(runs[1], 'metrics.json'),
-             **{'base/top1': 82., 'new/top1': 62.})
+    _metrics(
+        osp.join(runs[0], 'metrics.json'), **{
+            'base/top1': 80.,
+            'new/top1': 60.
+        })
+    _metrics(
+        osp.join(runs[1], 'metrics.json'), **{
+            'base/top1': 82.,
+            'new/top1': 62.
+        })
     with open(osp.join(runs[2], 'metrics.json'), 'w') as f:
         f.write('{"base/top1": 80.0, "new/')  # a run killed mid-write
     _metrics(osp.join(runs[3], 'metrics.json'), **{'base/top1': 'n/a'})
@@ -362,8 +409,10 @@ def test_an_unreadable_metrics_file_is_reported_with_its_path(
         f.write('[1, 2]')
     out = str(tmp_path / 'b2n')
     with pytest.raises(SystemExit) as exit_:
-        tool.main([COOP_DTD, '--seeds', '0', '1', '2', '3', '4',
-                   '--work-dir', work, '--collect', '--out', out])
+        tool.main([
+            COOP_DTD, '--seeds', '0', '1', '2', '3', '4', '--work-dir', work,
+            '--collect', '--out', out
+        ])
     assert exit_.value.code == 1
     stdout = capsys.readouterr().out
     assert '[3/5] coop_vitb16_dtd seed 2: coop_vitb16_dtd: UNREADABLE' in \
@@ -387,8 +436,11 @@ def test_an_unreadable_metrics_file_is_reported_with_its_path(
 def test_tables_are_written_whole_or_not_at_all(tool, tmp_path, monkeypatch,
                                                 capsys):
     work = str(tmp_path / 'work')
-    _metrics(osp.join(work, 'coop_vitb16_dtd', 'seed1', 'metrics.json'),
-             **{'base/top1': 80., 'new/top1': 60.})
+    _metrics(
+        osp.join(work, 'coop_vitb16_dtd', 'seed1', 'metrics.json'), **{
+            'base/top1': 80.,
+            'new/top1': 60.
+        })
     out = str(tmp_path / 'results' / 'b2n')
     os.makedirs(osp.dirname(out))
     for ext in ('.md', '.csv'):
@@ -400,16 +452,19 @@ def test_tables_are_written_whole_or_not_at_all(tool, tmp_path, monkeypatch,
 
     monkeypatch.setattr(tool.os, 'replace', crash)
     with pytest.raises(OSError, match='No space left on device'):
-        tool.main([COOP_DTD, '--seeds', '1', '--work-dir', work, '--collect',
-                   '--out', out])
+        tool.main([
+            COOP_DTD, '--seeds', '1', '--work-dir', work, '--collect', '--out',
+            out
+        ])
     for ext in ('.md', '.csv'):
         with open(out + ext) as f:
             assert f.read() == 'the good table\n'
     assert sorted(os.listdir(osp.dirname(out))) == ['b2n.csv', 'b2n.md']
     monkeypatch.undo()
     monkeypatch.chdir(REPO)
-    tool.main([COOP_DTD, '--seeds', '1', '--work-dir', work, '--collect',
-               '--out', out])
+    tool.main([
+        COOP_DTD, '--seeds', '1', '--work-dir', work, '--collect', '--out', out
+    ])
     assert sorted(os.listdir(osp.dirname(out))) == ['b2n.csv', 'b2n.md']
     with open(out + '.csv') as f:
         assert f.read().splitlines()[1].startswith('coop_vitb16_dtd,1,80.00')
@@ -417,20 +472,24 @@ def test_tables_are_written_whole_or_not_at_all(tool, tmp_path, monkeypatch,
 
 
 def test_a_missing_config_is_one_paragraph(tool, tmp_path):
-    with pytest.raises(PathNotFoundError,
-                       match='config file configs/coop/nope.py does not '
-                       'exist'):
+    with pytest.raises(
+            PathNotFoundError,
+            match='config file configs/coop/nope.py does not '
+            'exist'):
         tool.main(['configs/coop/nope.py', '--dry-run'])
     # also a test config, even before any run is planned
-    with pytest.raises(PathNotFoundError,
-                       match='config file configs/coop/nope.py does not '
-                       'exist'):
-        tool.main([COOP_DTD, '--test-configs', 'configs/coop/nope.py',
-                   '--dry-run'])
+    with pytest.raises(
+            PathNotFoundError,
+            match='config file configs/coop/nope.py does not '
+            'exist'):
+        tool.main(
+            [COOP_DTD, '--test-configs', 'configs/coop/nope.py', '--dry-run'])
     broken = tmp_path / 'broken.py'
     broken.write_text('model = dict(type="X"\n')
-    with pytest.raises(ConfigError, match='config file '
-                       f'{re.escape(str(broken))} .*syntax error'):
+    with pytest.raises(
+            ConfigError,
+            match='config file '
+            f'{re.escape(str(broken))} .*syntax error'):
         tool.main([str(broken), '--dry-run'])
     # From the command line: one line, no traceback, status 2.
     proc = _tool('configs/coop/nope.py', '--dry-run')
@@ -465,20 +524,24 @@ def test_misspelt_options_fail_before_anything_is_written(
             r"Did you mean 'max_epochs'\?.* \(checked against "
             r'configs/coop/coop_vitb16_dtd\.py; nothing was run or '
             r'written\)$'):
-        tool.main([COOP_DTD, '--cfg-options', 'train_cfg.max_epoch=1',
-                   '--slurm', str(script)])
+        tool.main([
+            COOP_DTD, '--cfg-options', 'train_cfg.max_epoch=1', '--slurm',
+            str(script)
+        ])
     assert not script.exists()
     with pytest.raises(ConfigError, match='--cfg-options train_cfg.max_epoch'):
-        tool.main([COOP_DTD, '--cfg-options', 'train_cfg.max_epoch=1',
-                   '--dry-run'])
+        tool.main(
+            [COOP_DTD, '--cfg-options', 'train_cfg.max_epoch=1', '--dry-run'])
     assert capsys.readouterr().out == ''
     # --test-cfg-options are checked against each test config, and named so
     source = _config(tmp_path / 'source.py')
     with open(source, 'a') as f:
         f.write('test_dataloader = dict(dataset=dict(seed=0, split="a"))\n')
     target = _config(tmp_path / 'target.py', trains=False)
-    tool.main([source, '--seeds', '1', '--dry-run', '--test-cfg-options',
-               'test_dataloader.dataset.split=b'])
+    tool.main([
+        source, '--seeds', '1', '--dry-run', '--test-cfg-options',
+        'test_dataloader.dataset.split=b'
+    ])
     assert 'test_dataloader.dataset.split=b' in capsys.readouterr().out
     with pytest.raises(
             ConfigError,
@@ -486,20 +549,26 @@ def test_misspelt_options_fail_before_anything_is_written(
             r'`test_dataloader\.dataset` has no field `split`, so the option '
             r'would be silently ignored\..* \(checked against '
             f'{re.escape(target)}; nothing was run or written\\)$'):
-        tool.main([source, '--seeds', '1', '--dry-run', '--test-configs',
-                   target, '--test-cfg-options',
-                   'test_dataloader.dataset.split=b'])
+        tool.main([
+            source, '--seeds', '1', '--dry-run', '--test-configs', target,
+            '--test-cfg-options', 'test_dataloader.dataset.split=b'
+        ])
     assert capsys.readouterr().out == ''
     # an option a test-only config keeps is checked against it
-    with pytest.raises(ConfigError,
-                       match=r'^--cfg-options test_dataloader\.batchsize: .*'
-                       r'\(checked against configs/zeroshot/'
-                       r'clip_tiny_synthetic\.py;'):
-        tool.main([ZEROSHOT, '--dry-run', '--cfg-options',
-                   'test_dataloader.batchsize=8'])
+    with pytest.raises(
+            ConfigError,
+            match=r'^--cfg-options test_dataloader\.batchsize: .*'
+            r'\(checked against configs/zeroshot/'
+            r'clip_tiny_synthetic\.py;'):
+        tool.main([
+            ZEROSHOT, '--dry-run', '--cfg-options',
+            'test_dataloader.batchsize=8'
+        ])
     # one it drops (a training option: the existing rule) is not: a note
-    tool.main([ZEROSHOT, '--seeds', '1', '--dry-run', '--cfg-options',
-               'train_cfg.max_epoch=1'])
+    tool.main([
+        ZEROSHOT, '--seeds', '1', '--dry-run', '--cfg-options',
+        'train_cfg.max_epoch=1'
+    ])
     captured = capsys.readouterr()
     assert 'max_epoch' not in captured.out
     assert captured.err.startswith(

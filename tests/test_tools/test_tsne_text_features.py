@@ -97,13 +97,11 @@ def test_two_checkpoints_give_two_panels(data_root, tmp_path):
         np.testing.assert_allclose(printed, _cosine_stats(feats), atol=1e-4)
 
 
-def test_initial_prompts_follow_the_config_seed(data_root, tmp_path,
-                                                capsys):
+def test_initial_prompts_follow_the_config_seed(data_root, tmp_path, capsys):
     root = f'test_dataloader.dataset.data_root={data_root}'
     npz = str(tmp_path / 'init.npz')
-    out = _main(capsys, '--out', str(tmp_path / 'init.png'),
-                '--save-features', npz, '--perplexity', '3',
-                '--cfg-options', root)
+    out = _main(capsys, '--out', str(tmp_path / 'init.png'), '--save-features',
+                npz, '--perplexity', '3', '--cfg-options', root)
     assert f'model built with seed {SEED} (randomness.seed)' in out
     saved = np.load(npz)
     assert list(saved['labels']) == ['init']
@@ -141,8 +139,8 @@ def test_errors(data_root, tmp_path, capsys, monkeypatch):
     assert f'{missing} does not exist' in usage_error(missing)
     missing = str(tmp_path / 'missing.pth')
     assert f'{missing} does not exist' in usage_error(CONFIG, missing)
-    assert '2 --labels for 1 panels' in usage_error(
-        CONFIG, '--labels', 'a', 'b')
+    assert '2 --labels for 1 panels' in usage_error(CONFIG, '--labels', 'a',
+                                                    'b')
     two = str(tmp_path / 'two_classes')
     make_synthetic_coop_dataset(
         two, num_classes=2, images_per_class=(2, 1, 1), seed=0)
@@ -152,8 +150,10 @@ def test_errors(data_root, tmp_path, capsys, monkeypatch):
 
     foreign = str(tmp_path / 'foreign.pth')
     torch.save({'state_dict': {'backbone.other': torch.zeros(3)}}, foreign)
-    with pytest.raises(ValueError, match=f'no tensor of {foreign} fits '
-                       'the model of the config'):
+    with pytest.raises(
+            ValueError,
+            match=f'no tensor of {foreign} fits '
+            'the model of the config'):
         tsne_tool.main([
             CONFIG, foreign, '--out', png, '--cfg-options',
             f'test_dataloader.dataset.data_root={data_root}'

@@ -20,16 +20,24 @@ CONFIGS = {
 }
 #: What a checkpoint holds: the prompts (and DAPT's prototypes), no CLIP.
 STATE_KEYS = {
-    'maple': {'head.prompt_learner.ctx'} |
-    {f'head.prompt_learner.deep_text_prompts.{i}' for i in range(2)} |
-    {f'head.prompt_learner.coupling.{i}.{p}'
-     for i in range(3) for p in ('weight', 'bias')},
-    'ivlp': {'head.prompt_learner.ctx'} |
-    {f'head.prompt_learner.deep_text_prompts.{i}' for i in range(3)} |
-    {f'head.prompt_learner.vision_prompts.{i}' for i in range(4)},
-    'vpt': {f'head.prompt_learner.vision_prompts.{i}' for i in range(4)},
-    'dapt': {'head.prompt_learner.ctx', 'head.prompt_learner.vision_prompts.0',
-             'head.prototypes'},
+    'maple': {'head.prompt_learner.ctx'}
+    | {f'head.prompt_learner.deep_text_prompts.{i}'
+       for i in range(2)} | {
+           f'head.prompt_learner.coupling.{i}.{p}'
+           for i in range(3)
+           for p in ('weight', 'bias')
+       },
+    'ivlp': {'head.prompt_learner.ctx'}
+    | {f'head.prompt_learner.deep_text_prompts.{i}'
+       for i in range(3)}
+    | {f'head.prompt_learner.vision_prompts.{i}'
+       for i in range(4)},
+    'vpt': {f'head.prompt_learner.vision_prompts.{i}'
+            for i in range(4)},
+    'dapt': {
+        'head.prompt_learner.ctx', 'head.prompt_learner.vision_prompts.0',
+        'head.prototypes'
+    },
 }
 STATE_KEYS['promptsrc'] = STATE_KEYS['ivlp']
 
@@ -42,8 +50,10 @@ def data_root(tmp_path_factory):
 
 
 def _options(data_root, **extra):
-    opts = {f'{split}_dataloader.dataset.data_root': data_root
-            for split in ('train', 'val', 'test')}
+    opts = {
+        f'{split}_dataloader.dataset.data_root': data_root
+        for split in ('train', 'val', 'test')
+    }
     opts.update({
         'train_dataloader.dataset.num_shots': 4,
         'val_dataloader.dataset.num_shots': 4,
@@ -76,8 +86,10 @@ def test_train_then_test(method, data_root, tmp_path):
             'images (seed 1).' in log
         assert 'prototype views of CoOpProceduralDTD (60 samples)' in log
     out = str(tmp_path / 'metrics.json')
-    _run(['tools/test.py', config, ckpt, '--work-dir', work, '--out', out,
-          '--out-item', 'metrics'] + _options(data_root), REPO)
+    _run([
+        'tools/test.py', config, ckpt, '--work-dir', work, '--out', out,
+        '--out-item', 'metrics'
+    ] + _options(data_root), REPO)
     with open(out) as f:
         metrics = json.load(f)
     assert set(metrics) == {'base/top1', 'new/top1', 'hm'}
@@ -87,25 +99,29 @@ def test_dapt_resume_reuses_the_stored_prototype_views(data_root, tmp_path):
     config = osp.join(REPO, CONFIGS['dapt'])
     work = str(tmp_path / 'dapt')
     _run(['tools/train.py', config, '--work-dir', work] +
-         _options(data_root, **{'default_hooks.checkpoint.interval': 1}),
-         REPO)
-    log = _run(['tools/train.py', config, '--work-dir', work, '--resume',
-                osp.join(work, 'epoch_1.pth')] + _options(data_root), REPO)
-    assert re.search(r'Feature store hit: prototype views of '
-                     r'CoOpProceduralDTD \(60 samples\) read from', log)
+         _options(data_root, **{'default_hooks.checkpoint.interval': 1}), REPO)
+    log = _run([
+        'tools/train.py', config, '--work-dir', work, '--resume',
+        osp.join(work, 'epoch_1.pth')
+    ] + _options(data_root), REPO)
+    assert re.search(
+        r'Feature store hit: prototype views of '
+        r'CoOpProceduralDTD \(60 samples\) read from', log)
     assert re.search(r'Epoch\(train\) +\[2\]\[8/8\]', log)
 
 
 def test_two_process_ddp_maple(data_root, tmp_path):
     config = osp.join(REPO, CONFIGS['maple'])
     work = str(tmp_path / 'ddp')
-    log = _run(TORCHRUN + ['tools/train.py', config, '--work-dir', work,
-                           '--launcher', 'pytorch'] + _options(data_root),
-               REPO)
+    log = _run(
+        TORCHRUN + [
+            'tools/train.py', config, '--work-dir', work, '--launcher',
+            'pytorch'
+        ] + _options(data_root), REPO)
     # 60 images, 30 per rank, batch 8: 4 iterations.
     assert re.search(r'Epoch\(train\) +\[2\]\[4/4\]', log)
-    state = torch.load(osp.join(work, 'epoch_2.pth'),
-                       weights_only=False)['state_dict']
+    state = torch.load(
+        osp.join(work, 'epoch_2.pth'), weights_only=False)['state_dict']
     assert set(state) == STATE_KEYS['maple']
 
 
@@ -114,8 +130,7 @@ def test_promptsrc_aggregates_the_prompts_and_resumes_exactly(
     config = osp.join(REPO, CONFIGS['promptsrc'])
     # N(1.5, 1): epochs 1 and 2 weigh 1/2 each, so the final prompts are
     # the mean of the two epochs' (and a resume must restore epoch 1's).
-    gpa = {'custom_hooks.2.mean': 1.5,
-           'default_hooks.checkpoint.interval': 1}
+    gpa = {'custom_hooks.2.mean': 1.5, 'default_hooks.checkpoint.interval': 1}
     full, part = str(tmp_path / 'full'), str(tmp_path / 'resumed')
     log = _run(['tools/train.py', config, '--work-dir', full] +
                _options(data_root, **gpa), REPO)
@@ -130,8 +145,10 @@ def test_promptsrc_aggregates_the_prompts_and_resumes_exactly(
         torch.testing.assert_close(one['gaussian_prompt_sum'][name],
                                    0.5 * one['state_dict'][name])
     # As if the run had stopped after epoch 1.
-    _run(['tools/train.py', config, '--work-dir', part, '--resume',
-          osp.join(full, 'epoch_1.pth')] + _options(data_root, **gpa), REPO)
+    _run([
+        'tools/train.py', config, '--work-dir', part, '--resume',
+        osp.join(full, 'epoch_1.pth')
+    ] + _options(data_root, **gpa), REPO)
     resumed = torch.load(osp.join(part, 'epoch_2.pth'), weights_only=False)
-    torch.testing.assert_close(resumed['state_dict'], two['state_dict'],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        resumed['state_dict'], two['state_dict'], rtol=0, atol=0)

@@ -50,8 +50,10 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # run_protocol.py's line after each run: "[2/6] coop seed 2: ... (41 s)"
 PROGRESS = re.compile(r'^\[\d+/\d+\] (.+?) seed \d+: .*\((\d+) s\)$',
                       re.MULTILINE)
-STORE_OFF = ['default_hooks.feature_store.test=False',
-             'default_hooks.feature_store.val=False']
+STORE_OFF = [
+    'default_hooks.feature_store.test=False',
+    'default_hooks.feature_store.val=False'
+]
 
 
 def run_protocol(configs, seeds, work_dir, options, store_dir=None):
@@ -62,14 +64,15 @@ def run_protocol(configs, seeds, work_dir, options, store_dir=None):
     if store_dir:
         env['MMPROMPT_FEATURE_STORE'] = store_dir
     command = [
-        sys.executable, osp.join(REPO, 'tools/run_protocol.py'), *configs,
-        '--seeds', *map(str, seeds), '--work-dir', work_dir, '--out',
+        sys.executable,
+        osp.join(REPO, 'tools/run_protocol.py'), *configs, '--seeds',
+        *map(str, seeds), '--work-dir', work_dir, '--out',
         osp.join(work_dir, 'table'), '--cfg-options', *options
     ]
     print('$ ' + ' '.join(command[1:]), flush=True)
     start = time.perf_counter()
-    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f'run_protocol failed (status {proc.returncode}):\n'
@@ -92,8 +95,8 @@ def per_config_seconds(stdout: str) -> dict:
 def run_metrics(work_dir):
     """``{relative run dir: metrics}`` of every finished run."""
     found = {}
-    for path in glob.glob(osp.join(work_dir, '**', 'metrics.json'),
-                          recursive=True):
+    for path in glob.glob(
+            osp.join(work_dir, '**', 'metrics.json'), recursive=True):
         with open(path) as f:
             found[osp.relpath(osp.dirname(path), work_dir)] = json.load(f)
     return found
@@ -133,9 +136,9 @@ def sweep(args):
     if warm is not None:
         print(f'| the same again, on the filled store (all hits) | '
               f'{warm:.0f} s | x{off / warm:.2f} |')
-    print(f'\nidentical metrics: {len(same)} of {len(a)} runs'
-          + ('' if len(same) == len(a) == len(b) else
-             f'; differing: {sorted(set(a) ^ set(same))}'))
+    print(f'\nidentical metrics: {len(same)} of {len(a)} runs' +
+          ('' if len(same) == len(a) == len(b) else
+           f'; differing: {sorted(set(a) ^ set(same))}'))
 
 
 def views(args):
@@ -219,23 +222,33 @@ def main():
         p = sub.add_parser(name)
         p.add_argument('configs', nargs='+')
         p.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3])
-        p.add_argument('--work-dir', help='root of the runs (default: a '
-                       'temporary folder)')
-        p.add_argument('--cfg-options', nargs='+', default=[],
-                       metavar='KEY=VALUE',
-                       help='more options for every run (e.g. data roots)')
+        p.add_argument(
+            '--work-dir',
+            help='root of the runs (default: a '
+            'temporary folder)')
+        p.add_argument(
+            '--cfg-options',
+            nargs='+',
+            default=[],
+            metavar='KEY=VALUE',
+            help='more options for every run (e.g. data roots)')
         if name == 'views':
-            p.add_argument('--views', type=int, nargs='+',
-                           default=[1, 4, 10, 25])
+            p.add_argument(
+                '--views', type=int, nargs='+', default=[1, 4, 10, 25])
         else:
-            p.add_argument('--warm', action='store_true',
-                           help='run the store sweep a second time on the '
-                           'filled store')
+            p.add_argument(
+                '--warm',
+                action='store_true',
+                help='run the store sweep a second time on the '
+                'filled store')
     p = sub.add_parser('passes')
     p.add_argument('config')
-    p.add_argument('--sizes', nargs='+', metavar='SPLIT=N',
-                   help='split sizes (train=384 val=188 test=1692) instead '
-                   'of building the datasets')
+    p.add_argument(
+        '--sizes',
+        nargs='+',
+        metavar='SPLIT=N',
+        help='split sizes (train=384 val=188 test=1692) instead '
+        'of building the datasets')
     p.add_argument('--epochs', type=int, help='default: the config\'s')
     p.add_argument('--views', type=int, default=10)
     args = parser.parse_args()

@@ -97,8 +97,8 @@ def _random_batch(model, args) -> dict:
         torch.randint(0, 256, (3, *size), generator=gen, dtype=torch.uint8)
         for _ in range(args.batch_size)
     ]
-    labels = torch.randint(0, args.num_classes, (args.batch_size, ),
-                           generator=gen)
+    labels = torch.randint(
+        0, args.num_classes, (args.batch_size, ), generator=gen)
     return dict(
         inputs=inputs,
         # instance y is of class y (instance-wise prompts need sample_idx)
@@ -212,20 +212,29 @@ def main():
     parser.add_argument('--num-classes', type=int, default=50)
     parser.add_argument('--iters', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--random-weights', action='store_true',
-                        help='set every pretrained in the model to None')
+    parser.add_argument(
+        '--random-weights',
+        action='store_true',
+        help='set every pretrained in the model to None')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument(
-        '--store', action='store_true',
+        '--store',
+        action='store_true',
         help='also time the feature-store modes (exact miss / hit, fast '
         'views) of configs with a frozen, unprompted image tower')
-    parser.add_argument('--views', type=int, default=10,
-                        help='fast views per image (with --store)')
-    parser.add_argument('--epochs', type=int, default=200,
-                        help='training epochs the fast views serve '
-                        '(with --store; CoOp trains DTD for 200)')
+    parser.add_argument(
+        '--views',
+        type=int,
+        default=10,
+        help='fast views per image (with --store)')
+    parser.add_argument(
+        '--epochs',
+        type=int,
+        default=200,
+        help='training epochs the fast views serve '
+        '(with --store; CoOp trains DTD for 200)')
     args = parser.parse_args()
     if args.iters < 1:
         parser.error('--iters must be at least 1')
@@ -243,9 +252,11 @@ def main():
     for config in args.configs:
         row = time_config(config, args)
         first = first or row['mean']
-        print(f"| {row['name']} | {row['trainable']:,} | "
-              f"{row['mean']:.1f} ± {row['std']:.1f} | "
-              f"x{row['mean'] / first:.2f} | {row['memory']} |", flush=True)
+        print(
+            f"| {row['name']} | {row['trainable']:,} | "
+            f"{row['mean']:.1f} ± {row['std']:.1f} | "
+            f"x{row['mean'] / first:.2f} | {row['memory']} |",
+            flush=True)
     if not args.store:
         return
     print()
@@ -260,8 +271,10 @@ def main():
                 print(f'| {name} | {mode} | - | - |', flush=True)
                 continue
             spread = f' ± {std:.1f}' if std else ''
-            print(f'| {name} | {mode} | {mean:.1f}{spread} | '
-                  f'x{base / mean:.1f} |', flush=True)
+            print(
+                f'| {name} | {mode} | {mean:.1f}{spread} | '
+                f'x{base / mean:.1f} |',
+                flush=True)
 
 
 if __name__ == '__main__':

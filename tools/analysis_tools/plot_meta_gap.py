@@ -51,12 +51,24 @@ def plot(curves, labels, out):
     for curve, label, colour in zip(curves, labels,
                                     plt.rcParams['axes.prop_cycle']):
         epochs = [p[0] for p in curve]
-        acc_ax.plot(epochs, [p[1] for p in curve], '-o', ms=3,
-                    color=colour['color'], label=f'{label} multimodal')
-        acc_ax.plot(epochs, [p[2] for p in curve], '--o', ms=3,
-                    color=colour['color'], label=f'{label} text only')
-        gap_ax.plot(epochs, [p[3] for p in curve], '-o', ms=3,
-                    color=colour['color'], label=label)
+        acc_ax.plot(
+            epochs, [p[1] for p in curve],
+            '-o',
+            ms=3,
+            color=colour['color'],
+            label=f'{label} multimodal')
+        acc_ax.plot(
+            epochs, [p[2] for p in curve],
+            '--o',
+            ms=3,
+            color=colour['color'],
+            label=f'{label} text only')
+        gap_ax.plot(
+            epochs, [p[3] for p in curve],
+            '-o',
+            ms=3,
+            color=colour['color'],
+            label=label)
     acc_ax.set_ylabel('base test top-1 (%)')
     acc_ax.legend(fontsize='small')
     gap_ax.axhline(0, color='grey', lw=0.5)
@@ -69,9 +81,11 @@ def plot(curves, labels, out):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('work_dirs', nargs='+')
-    parser.add_argument('--labels', nargs='+',
-                        help='one legend label per work dir (default: the '
-                        'folder names)')
+    parser.add_argument(
+        '--labels',
+        nargs='+',
+        help='one legend label per work dir (default: the '
+        'folder names)')
     parser.add_argument('--out', help='save the figure here (e.g. gap.png)')
     args = parser.parse_args(argv)
     labels = args.labels or [

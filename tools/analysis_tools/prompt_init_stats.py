@@ -22,8 +22,8 @@ import sys
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmprompt.models import OpenCLIPTextEncoder  # noqa: E402
 from mmprompt.registry import MODELS  # noqa: E402
 
@@ -67,34 +67,44 @@ def draw_inits(encoder, n_ctx=16, seed=1, noise='unit', scale=0.1):
 def stats(tokens):
     """mean / std / min / max of the first token and of all tokens."""
     first = tokens[0]
-    return [f'{v:+.4f}' for t in (first, tokens)
-            for v in (t.mean(), t.std(), t.min(), t.max())]
+    return [
+        f'{v:+.4f}' for t in (first, tokens)
+        for v in (t.mean(), t.std(), t.min(), t.max())
+    ]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--model', default='mmprompt-tinyclip')
-    parser.add_argument('--pretrained', default='procdtd',
-                        help="open_clip tag or file; 'none' = random weights")
+    parser.add_argument(
+        '--pretrained',
+        default='procdtd',
+        help="open_clip tag or file; 'none' = random weights")
     parser.add_argument('--n-ctx', type=int, default=16)
     parser.add_argument('--seed', type=int, default=1)
-    parser.add_argument('--noise', choices=['unit', 'gaussian'],
-                        default='unit',
-                        help="ST noise: 'unit' (RPO) or 'gaussian' (DAPT "
-                        'seed, Algorithm 1)')
-    parser.add_argument('--scale', type=float, default=0.1,
-                        help='ST noise norm (unit) or std (gaussian)')
-    parser.add_argument('--checkpoint', nargs='*', default=[],
-                        help='prompt checkpoints (head.prompt_learner.ctx)')
+    parser.add_argument(
+        '--noise',
+        choices=['unit', 'gaussian'],
+        default='unit',
+        help="ST noise: 'unit' (RPO) or 'gaussian' (DAPT "
+        'seed, Algorithm 1)')
+    parser.add_argument(
+        '--scale',
+        type=float,
+        default=0.1,
+        help='ST noise norm (unit) or std (gaussian)')
+    parser.add_argument(
+        '--checkpoint',
+        nargs='*',
+        default=[],
+        help='prompt checkpoints (head.prompt_learner.ctx)')
     args = parser.parse_args(argv)
     pretrained = None if args.pretrained == 'none' else args.pretrained
-    encoder = OpenCLIPTextEncoder(model_name=args.model,
-                                  pretrained=pretrained)
+    encoder = OpenCLIPTextEncoder(model_name=args.model, pretrained=pretrained)
     header = ('init', 'tok1 mean', 'tok1 std', 'tok1 min', 'tok1 max',
               'all mean', 'all std', 'all min', 'all max')
     rows = []
-    draws = draw_inits(encoder, args.n_ctx, args.seed, args.noise,
-                       args.scale)
+    draws = draw_inits(encoder, args.n_ctx, args.seed, args.noise, args.scale)
     for name, tokens in draws.items():
         rows.append([name] + stats(tokens))
     for path in args.checkpoint:

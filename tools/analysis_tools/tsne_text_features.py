@@ -29,8 +29,8 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.runner import load_checkpoint, set_random_seed  # noqa: E402
@@ -132,10 +132,9 @@ def load_prompts(model: torch.nn.Module, checkpoint: str) -> None:
     tensors = dict(model.named_parameters())
     tensors.update(model.named_buffers())
     loaded = [
-        key for key, value in state.items()
-        if torch.is_tensor(value) and getattr(
-            tensors.get(re.sub(r'^module\.', '', key)), 'shape',
-            None) == value.shape
+        key for key, value in state.items() if torch.is_tensor(value)
+        and getattr(tensors.get(re.sub(r'^module\.', '', key)), 'shape',
+                    None) == value.shape
     ]
     if not loaded:
         keys = ', '.join(list(state)[:3]) or 'none'
@@ -190,8 +189,11 @@ def embed(feats: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
         np.ndarray: ``(C, 2)`` points.
     """
     tsne = tsne_class()(
-        n_components=2, perplexity=min(perplexity, len(feats) - 1),
-        init='pca', random_state=seed)
+        n_components=2,
+        perplexity=min(perplexity,
+                       len(feats) - 1),
+        init='pca',
+        random_state=seed)
     # threadpoolctl comes with scikit-learn. A few hundred points gain
     # nothing from threads, and on a busy machine Barnes-Hut's OpenMP
     # threads wait on each other: 29 classes took 40 s on 2 loaded cores,
@@ -242,27 +244,44 @@ def parse_args(argv=None):
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('checkpoints', nargs='*',
-                        help='prompt checkpoints, one panel each (none: the '
-                        'initial prompts)')
+    parser.add_argument(
+        'checkpoints',
+        nargs='*',
+        help='prompt checkpoints, one panel each (none: the '
+        'initial prompts)')
     parser.add_argument('--out', required=True, help='the PNG to write')
-    parser.add_argument('--labels', nargs='+',
-                        help='one title per panel (default: <folder>/<file> '
-                        "of each checkpoint, 'init' without one)")
-    parser.add_argument('--split', default='test',
-                        choices=('train', 'val', 'test'),
-                        help='whose class names to bind (default: test)')
-    parser.add_argument('--perplexity', type=float, default=30.0,
-                        help='t-SNE perplexity, capped at classes - 1')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='t-SNE random state, and the model seed when the '
-                        'config sets no randomness.seed (default: 0)')
-    parser.add_argument('--save-features', metavar='NPZ',
-                        help='also save labels, classes, features (N, C, D) '
-                        'and 2-D points (N, C, 2)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, as key=value '
-                        'pairs, e.g. test_dataloader.dataset.data_root=DIR')
+    parser.add_argument(
+        '--labels',
+        nargs='+',
+        help='one title per panel (default: <folder>/<file> '
+        "of each checkpoint, 'init' without one)")
+    parser.add_argument(
+        '--split',
+        default='test',
+        choices=('train', 'val', 'test'),
+        help='whose class names to bind (default: test)')
+    parser.add_argument(
+        '--perplexity',
+        type=float,
+        default=30.0,
+        help='t-SNE perplexity, capped at classes - 1')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='t-SNE random state, and the model seed when the '
+        'config sets no randomness.seed (default: 0)')
+    parser.add_argument(
+        '--save-features',
+        metavar='NPZ',
+        help='also save labels, classes, features (N, C, D) '
+        'and 2-D points (N, C, 2)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value '
+        'pairs, e.g. test_dataloader.dataset.data_root=DIR')
     return parser, parser.parse_args(argv)
 
 
@@ -302,20 +321,22 @@ def main(argv=None):
             print(f'initial prompts: model built with seed {seed} '
                   f'({seed_from})')
         for label, ckpt in zip(names, args.checkpoints or [None]):
-            feats = text_features(cfg, ckpt, classes,
-                                  metainfo.get('template'), seed)
+            feats = text_features(cfg, ckpt, classes, metainfo.get('template'),
+                                  seed)
             mean, low, high = pairwise_cosine(feats)
             print(f'{label}: {len(classes)} classes, pairwise cosine mean '
                   f'{mean:.4f} min {low:.4f} max {high:.4f}')
-            panels.append((label, feats,
-                           embed(feats, args.perplexity, args.seed)))
+            panels.append(
+                (label, feats, embed(feats, args.perplexity, args.seed)))
     plot(panels, classes, args.out)
     print(f'wrote {args.out}')
     if args.save_features:
-        np.savez(args.save_features, labels=np.array(names),
-                 classes=np.array(classes),
-                 features=np.stack([p[1] for p in panels]),
-                 points=np.stack([p[2] for p in panels]))
+        np.savez(
+            args.save_features,
+            labels=np.array(names),
+            classes=np.array(classes),
+            features=np.stack([p[1] for p in panels]),
+            points=np.stack([p[2] for p in panels]))
         print(f'wrote {args.save_features}')
 
 

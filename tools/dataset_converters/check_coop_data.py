@@ -56,10 +56,10 @@ BENCHMARK = {
                    'http://www.vision.caltech.edu/Image_Datasets/Caltech101/'
                    '101_ObjectCategories.tar.gz',
                    f'split_zhou_Caltech101.json: {COOP_DOC}#caltech101'),
-    'oxford-pets': ('oxford_pets', 'CoOpOxfordPets',
-                    'https://www.robots.ox.ac.uk/~vgg/data/pets/data/'
-                    'images.tar.gz',
-                    f'split_zhou_OxfordPets.json: {COOP_DOC}#oxfordpets'),
+    'oxford-pets':
+    ('oxford_pets', 'CoOpOxfordPets',
+     'https://www.robots.ox.ac.uk/~vgg/data/pets/data/'
+     'images.tar.gz', f'split_zhou_OxfordPets.json: {COOP_DOC}#oxfordpets'),
     'stanford-cars': ('stanford_cars', 'CoOpStanfordCars',
                       'http://ai.stanford.edu/~jkrause/car196/ (cars_train, '
                       'cars_test)', f'split_zhou_StanfordCars.json: '
@@ -79,16 +79,16 @@ BENCHMARK = {
     'sun397': ('sun397', 'CoOpSUN397',
                'http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz',
                f'split_zhou_SUN397.json: {COOP_DOC}#sun397'),
-    'dtd': ('dtd', 'CoOpDTD',
-            'https://www.robots.ox.ac.uk/~vgg/data/dtd/download/'
-            'dtd-r1.0.1.tar.gz',
-            f'split_zhou_DescribableTextures.json: {COOP_DOC}#dtd'),
+    'dtd':
+    ('dtd', 'CoOpDTD', 'https://www.robots.ox.ac.uk/~vgg/data/dtd/download/'
+     'dtd-r1.0.1.tar.gz',
+     f'split_zhou_DescribableTextures.json: {COOP_DOC}#dtd'),
     'eurosat': ('eurosat', 'CoOpEuroSAT',
                 'http://madm.dfki.de/files/sentinel/EuroSAT.zip (into 2750/)',
                 f'split_zhou_EuroSAT.json: {COOP_DOC}#eurosat'),
-    'ucf101': ('ucf101', 'CoOpUCF101',
-               f'UCF-101-midframes.zip: {COOP_DOC}#ucf101',
-               f'split_zhou_UCF101.json: {COOP_DOC}#ucf101'),
+    'ucf101':
+    ('ucf101', 'CoOpUCF101', f'UCF-101-midframes.zip: {COOP_DOC}#ucf101',
+     f'split_zhou_UCF101.json: {COOP_DOC}#ucf101'),
     'imagenetv2': ('imagenetv2', 'CoOpImageNetV2',
                    'https://github.com/modestyachts/ImageNetV2 '
                    '(matched-frequency)',
@@ -141,8 +141,8 @@ class Progress:
             return
         quarter = self.done * 4 // self.total
         now = time.monotonic()
-        if quarter > self.shown * 4 // self.total or (
-                now - self.last >= self.interval):
+        if quarter > self.shown * 4 // self.total or (now - self.last
+                                                      >= self.interval):
             self.stream.write(f'  {self.done}/{self.total} '
                               f'({self.done * 100 // self.total} %)\n')
             self.stream.flush()
@@ -177,20 +177,28 @@ def check(data_root, name, check_images=True, decode=True):
     folder, type_, images_from, split_from = BENCHMARK[name]
     root = osp.join(data_root, folder)
     if not osp.isdir(root):
-        return [f'MISSING folder {root}', f'  images: {images_from}',
-                f'  split:  {split_from}'], None
+        return [
+            f'MISSING folder {root}', f'  images: {images_from}',
+            f'  split:  {split_from}'
+        ], None
     lines, ok = [], True
     splits = ('test', ) if name in TEST_ONLY else ('train', 'val', 'test')
     for split in splits:
         try:
             dataset = DATASETS.build(
-                dict(type=type_, data_root=root, split=split,
-                     check_images=False))
+                dict(
+                    type=type_,
+                    data_root=root,
+                    split=split,
+                    check_images=False))
         except Exception as err:  # report whatever the dataset says
-            return [f'PROBLEM {root}: {err}', f'  images: {images_from}',
-                    f'  split:  {split_from}'], False
-        paths = [dataset.get_data_info(i)['img_path']
-                 for i in range(len(dataset))]
+            return [
+                f'PROBLEM {root}: {err}', f'  images: {images_from}',
+                f'  split:  {split_from}'
+            ], False
+        paths = [
+            dataset.get_data_info(i)['img_path'] for i in range(len(dataset))
+        ]
         counts = Counter(int(y) for y in dataset.get_gt_labels())
         text = (f'{split}: {len(paths)} images, {len(counts)} classes '
                 f'({min(counts.values())}-{max(counts.values())} per class)')
@@ -226,8 +234,7 @@ def check(data_root, name, check_images=True, decode=True):
     return [f'{head} {root} ({type_})'] + [f'  {line}' for line in lines], ok
 
 
-def make_split(image_folder, out, ratios=(0.5, 0.2, 0.3), seed=1,
-               force=False):
+def make_split(image_folder, out, ratios=(0.5, 0.2, 0.3), seed=1, force=False):
     """Write a CoOp split file for ``image_folder/<class>/*``.
 
     Classes are the sorted sub-folders (label = index); each class's sorted
@@ -251,9 +258,9 @@ def make_split(image_folder, out, ratios=(0.5, 0.2, 0.3), seed=1,
         raise PathNotFoundError(f"image folder '{image_folder}' not found.")
     if osp.exists(out) and not force:
         raise FileExistsError(f"'{out}' exists; pass --force to replace it.")
-    classes = sorted(d for d in os.listdir(image_folder)
-                     if osp.isdir(osp.join(image_folder, d))
-                     and not d.startswith('.'))
+    classes = sorted(
+        d for d in os.listdir(image_folder)
+        if osp.isdir(osp.join(image_folder, d)) and not d.startswith('.'))
     if not classes:
         raise DataError(f"'{image_folder}' has no class sub-folders; "
                         'expected FOLDER/<class>/<image>.')
@@ -299,23 +306,35 @@ def main(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n', 1)[1])
     parser.add_argument('data_root', nargs='?', help='folder to check')
-    parser.add_argument('--datasets', nargs='+', choices=sorted(BENCHMARK),
-                        metavar='NAME', help='check only these: ' +
-                        ', '.join(BENCHMARK))
-    parser.add_argument('--no-image-check', action='store_true',
-                        help='only parse the split files')
-    parser.add_argument('--no-decode', action='store_true',
-                        help='check that the images exist, but do not '
-                        'decode them (much faster on large datasets)')
-    parser.add_argument('--make-split', metavar='FOLDER',
-                        help='write a split file for FOLDER/<class>/*')
+    parser.add_argument(
+        '--datasets',
+        nargs='+',
+        choices=sorted(BENCHMARK),
+        metavar='NAME',
+        help='check only these: ' + ', '.join(BENCHMARK))
+    parser.add_argument(
+        '--no-image-check',
+        action='store_true',
+        help='only parse the split files')
+    parser.add_argument(
+        '--no-decode',
+        action='store_true',
+        help='check that the images exist, but do not '
+        'decode them (much faster on large datasets)')
+    parser.add_argument(
+        '--make-split',
+        metavar='FOLDER',
+        help='write a split file for FOLDER/<class>/*')
     parser.add_argument('--out', help='the split file to write')
-    parser.add_argument('--ratios', type=float, nargs=3,
-                        default=(0.5, 0.2, 0.3), metavar=('TRAIN', 'VAL',
-                                                          'TEST'))
+    parser.add_argument(
+        '--ratios',
+        type=float,
+        nargs=3,
+        default=(0.5, 0.2, 0.3),
+        metavar=('TRAIN', 'VAL', 'TEST'))
     parser.add_argument('--seed', type=int, default=1)
-    parser.add_argument('--force', action='store_true',
-                        help='replace an existing --out file')
+    parser.add_argument(
+        '--force', action='store_true', help='replace an existing --out file')
     args = parser.parse_args(argv)
 
     if args.make_split:
@@ -328,14 +347,14 @@ def main(argv=None):
         except (OSError, ValueError) as err:
             sys.exit(f'error: {err}')
         classes = len({entry[1] for entry in split['test']})
-        print(f'wrote {args.out}: {classes} classes, ' + ', '.join(
-            f'{len(v)} {k}' for k, v in split.items()) + ' images')
+        print(f'wrote {args.out}: {classes} classes, ' +
+              ', '.join(f'{len(v)} {k}' for k, v in split.items()) + ' images')
         if skipped or hidden:
             from mmprompt.datasets.transforms import IMG_EXTENSIONS
             print(f'skipped {len(skipped)} non-image files' +
                   (f" (e.g. '{skipped[0]}')" if skipped else '') +
-                  f' and {hidden} hidden files; images are files ending in '
-                  + ', '.join(IMG_EXTENSIONS) + ' (any case).')
+                  f' and {hidden} hidden files; images are files ending in ' +
+                  ', '.join(IMG_EXTENSIONS) + ' (any case).')
         return
     if not args.data_root:
         parser.error('give a data root to check, or --make-split')

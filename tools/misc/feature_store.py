@@ -76,15 +76,22 @@ def main(argv=None) -> None:
     sub = parser.add_subparsers(dest='command', required=True)
     for name in ('info', 'clean'):
         p = sub.add_parser(name)
-        p.add_argument('--root', help='the store folder (default: '
-                       '$MMPROMPT_FEATURE_STORE or ~/.cache/mmprompt/'
-                       'features)')
+        p.add_argument(
+            '--root',
+            help='the store folder (default: '
+            '$MMPROMPT_FEATURE_STORE or ~/.cache/mmprompt/'
+            'features)')
         if name == 'clean':
-            p.add_argument('--unused-days', type=float, metavar='DAYS',
-                           help='only entries no run has read for DAYS '
-                           'days (default: every entry)')
-            p.add_argument('--dry-run', action='store_true',
-                           help='list what would be deleted, delete nothing')
+            p.add_argument(
+                '--unused-days',
+                type=float,
+                metavar='DAYS',
+                help='only entries no run has read for DAYS '
+                'days (default: every entry)')
+            p.add_argument(
+                '--dry-run',
+                action='store_true',
+                help='list what would be deleted, delete nothing')
     args = parser.parse_args(argv)
     store = FeatureStore('feature-store-tool', root=args.root)
     if not osp.isdir(store.root):

@@ -15,8 +15,8 @@ Bit-identical for a seed with ``--threads 1``; with more threads the
 reduction order of multithreaded kernels changes the last bits. On a 2-core
 CPU the default settings (2 threads) run in about 12 minutes::
 
-    python tools/misc/pretrain_tinyclip.py \
-        --out mmprompt/models/clip/weights/mmprompt-tinyclip_procdtd.safetensors
+    python tools/misc/pretrain_tinyclip.py --out \
+        mmprompt/models/clip/weights/mmprompt-tinyclip_procdtd.safetensors
 
 The output loads with ``open_clip.create_model('mmprompt-tinyclip',
 pretrained=PATH)`` (and as ``pretrained='procdtd'`` once shipped there).
@@ -35,13 +35,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-from mmprompt.datasets.procedural import (COLOURS,  # noqa: E402
-                                          PROCEDURAL_CLASSES, SCALES,
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmprompt.datasets.procedural import (COLOURS, PROCEDURAL_CLASSES, SCALES,
                                           render_texture)
-from mmprompt.models.clip import (OpenCLIPImageEncoder,  # noqa: E402
-                                  OpenCLIPTextEncoder, get_tokenizer)
+from mmprompt.models.clip import (OpenCLIPImageEncoder, OpenCLIPTextEncoder,
+                                  get_tokenizer)
 
 MODEL = 'mmprompt-tinyclip'
 MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
@@ -131,13 +130,15 @@ class TinyCLIP(torch.nn.Module):
         return F.normalize(self.image(normalise(images))[0], dim=-1)
 
     def encode_text(self, tokens):
-        return F.normalize(self.text(self.rows[self.index[tokens]], tokens),
-                           dim=-1)
+        return F.normalize(
+            self.text(self.rows[self.index[tokens]], tokens), dim=-1)
 
     def open_clip_state_dict(self):
         """open_clip's CLIP keys; embeddings outside the vocabulary zeroed."""
-        state = {f'visual.{k}': v for k, v in self.image.visual.state_dict(
-        ).items()}
+        state = {
+            f'visual.{k}': v
+            for k, v in self.image.visual.state_dict().items()
+        }
         state.update(self.text.state_dict())
         embedding = torch.zeros_like(state['token_embedding.weight'])
         embedding[self.vocab] = self.rows.detach()
@@ -148,12 +149,13 @@ class TinyCLIP(torch.nn.Module):
 
 def caption_vocabulary(tokenizer):
     """Every token any caption, class prompt or CoOp placeholder can use."""
-    texts = ['X', 'a photo of a'] + [f'{c} texture.' for c in
-                                     PROCEDURAL_CLASSES]
+    texts = ['X', 'a photo of a'
+             ] + [f'{c} texture.' for c in PROCEDURAL_CLASSES]
     for template, _, _ in TEMPLATES:
         for c in PROCEDURAL_CLASSES:
-            texts.append(template.format(
-                c=c, fg=' '.join(COLOURS), bg='', s=' '.join(SCALES)))
+            texts.append(
+                template.format(
+                    c=c, fg=' '.join(COLOURS), bg='', s=' '.join(SCALES)))
     return set(tokenizer(texts).unique().tolist())
 
 
@@ -202,12 +204,14 @@ def main():
         args.pool_per_class, size, args.seed, 'pretrain')
     # Held-out images (other seeds) in both styles, for monitoring.
     held = {
-        style: render_pool(args.eval_per_class, size, args.seed + 1000 + k,
-                           style)[:2]
+        style:
+        render_pool(args.eval_per_class, size, args.seed + 1000 + k, style)[:2]
         for k, style in enumerate(('pretrain', 'downstream'))
     }
-    print(f'rendered {len(pool)} training images in '
-          f'{time.time() - start:.0f} s', flush=True)
+    print(
+        f'rendered {len(pool)} training images in '
+        f'{time.time() - start:.0f} s',
+        flush=True)
 
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     decay = [p for n, p in params if p.ndim >= 2 and n != 'rows']
@@ -215,7 +219,10 @@ def main():
     optimizer = torch.optim.AdamW([
         dict(params=decay, weight_decay=args.weight_decay),
         dict(params=no_decay, weight_decay=0.)
-    ], lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
+    ],
+                                  lr=args.lr,
+                                  betas=(0.9, 0.98),
+                                  eps=1e-6)
 
     def lr_at(step):
         if step < args.warmup:
@@ -226,8 +233,8 @@ def main():
     for step in range(args.steps):
         for group in optimizer.param_groups:
             group['lr'] = lr_at(step)
-        idx = torch.from_numpy(rng.choice(len(pool), args.batch_size,
-                                          replace=False))
+        idx = torch.from_numpy(
+            rng.choice(len(pool), args.batch_size, replace=False))
         images = pool[idx]
         flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
         images[flip] = images[flip].flip(-1)
@@ -250,26 +257,33 @@ def main():
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
         if step % args.log_interval == 0 or step == args.steps - 1:
-            print(f'step {step:4d}  loss {loss.item():.4f}  lr '
-                  f'{lr_at(step):.2e}  {time.time() - start:.0f} s',
-                  flush=True)
+            print(
+                f'step {step:4d}  loss {loss.item():.4f}  lr '
+                f'{lr_at(step):.2e}  {time.time() - start:.0f} s',
+                flush=True)
         if (step + 1) % args.eval_interval == 0 or step == args.steps - 1:
             accs = {
                 style: zero_shot_accuracy(model, tokenizer, *held[style])
                 for style in held
             }
-            print(f'  zero-shot "{{}} texture." accuracy: pretrain style '
-                  f'{accs["pretrain"]:.1f} %, downstream style '
-                  f'{accs["downstream"]:.1f} % (chance '
-                  f'{100 / len(PROCEDURAL_CLASSES):.1f} %)', flush=True)
+            print(
+                f'  zero-shot "{{}} texture." accuracy: pretrain style '
+                f'{accs["pretrain"]:.1f} %, downstream style '
+                f'{accs["downstream"]:.1f} % (chance '
+                f'{100 / len(PROCEDURAL_CLASSES):.1f} %)',
+                flush=True)
 
     state = model.open_clip_state_dict()
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     if args.out.endswith('.safetensors'):
         from safetensors.torch import save_file
-        save_file({k: v.half().contiguous() for k, v in state.items()},
-                  args.out, metadata=dict(model=MODEL, seed=str(args.seed),
-                                          steps=str(args.steps)))
+        save_file({
+            k: v.half().contiguous()
+            for k, v in state.items()
+        },
+                  args.out,
+                  metadata=dict(
+                      model=MODEL, seed=str(args.seed), steps=str(args.steps)))
     else:
         torch.save(state, args.out)
     print(f'wrote {args.out} ({osp.getsize(args.out) / 2**20:.1f} MiB, '

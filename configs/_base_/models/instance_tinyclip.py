@@ -3,9 +3,11 @@ _base_ = ['./instance_rn50.py']
 
 model = dict(
     backbone=dict(
-        model_name='mmprompt-tinyclip', pretrained='procdtd',
+        model_name='mmprompt-tinyclip',
+        pretrained='procdtd',
         model_kwargs=None),
     head=dict(
         text_encoder=dict(
-            model_name='mmprompt-tinyclip', pretrained='procdtd',
+            model_name='mmprompt-tinyclip',
+            pretrained='procdtd',
             model_kwargs=None)))

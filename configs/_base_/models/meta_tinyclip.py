@@ -4,9 +4,11 @@ _base_ = ['./meta_vitb16.py']
 
 model = dict(
     backbone=dict(
-        model_name='mmprompt-tinyclip', pretrained='procdtd',
+        model_name='mmprompt-tinyclip',
+        pretrained='procdtd',
         model_kwargs=None),
     head=dict(
         text_encoder=dict(
-            model_name='mmprompt-tinyclip', pretrained='procdtd',
+            model_name='mmprompt-tinyclip',
+            pretrained='procdtd',
             model_kwargs=None)))

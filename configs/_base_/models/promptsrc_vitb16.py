@@ -16,10 +16,10 @@ model = dict(
             ctx_init='a photo of a',
             depth=9),
         knowledge_prompts=dict(
-            type='HandcraftedPrompts', templates='promptsrc60',
-            average='raw'),
+            type='HandcraftedPrompts', templates='promptsrc60', average='raw'),
         loss_text=dict(type='L1DistanceLoss', loss_weight=25.0),
         loss_image=dict(type='L1DistanceLoss', loss_weight=10.0),
         loss_kl=dict(
-            type='KLDivergenceLoss', loss_weight=1.0,
+            type='KLDivergenceLoss',
+            loss_weight=1.0,
             reduction='elementwise_mean')))

@@ -62,7 +62,8 @@ class ViewSampler(DefaultSampler):
                 'global random generators, as with DefaultSampler, so they '
                 'depend on the worker and rank layout (and '
                 'default_hooks.feature_store.train_views cannot be used).',
-                logger='current', level=logging.WARNING)
+                logger='current',
+                level=logging.WARNING)
 
     def __iter__(self) -> Iterator[ViewIndex]:
         """The indices of this rank in this epoch, as ``ViewIndex``es."""

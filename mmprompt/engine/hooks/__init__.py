@@ -10,9 +10,8 @@ from .prompt_aggregation import (GaussianPromptAggregationHook,
                                  gaussian_epoch_weights)
 
 __all__ = [
-    'CheckpointCheckHook', 'check_checkpoint_fits',
-    'SetClassNamesHook', 'EpochSeedHook', 'FeatureStoreHook', 'epoch_seed',
-    'MetaGapMonitorHook',
+    'CheckpointCheckHook', 'check_checkpoint_fits', 'SetClassNamesHook',
+    'EpochSeedHook', 'FeatureStoreHook', 'epoch_seed', 'MetaGapMonitorHook',
     'GAP_KEYS', 'ClassPrototypeHook', 'class_prototypes', 'seeded_global_rngs',
     'GaussianPromptAggregationHook', 'gaussian_epoch_weights'
 ]

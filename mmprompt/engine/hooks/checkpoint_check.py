@@ -144,8 +144,10 @@ def check_checkpoint_fits(model: nn.Module,
         CheckpointError: The checkpoint does not fit.
     """
     state_dict: Dict = checkpoint.get('state_dict', checkpoint)
-    state_dict = {re.sub(r'^module\.', '', k): v
-                  for k, v in state_dict.items()}
+    state_dict = {
+        re.sub(r'^module\.', '', k): v
+        for k, v in state_dict.items()
+    }
     meta = checkpoint.get('meta', {}) if 'state_dict' in checkpoint else {}
     record = meta.get(META_KEY) or {}
     try:

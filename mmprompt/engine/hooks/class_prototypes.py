@@ -20,8 +20,8 @@ from mmprompt.registry import HOOKS
 seeded_global_rngs = seeded_view
 
 
-def class_means(feats: torch.Tensor, labels: Sequence[int],
-                num_classes: int, what: str) -> torch.Tensor:
+def class_means(feats: torch.Tensor, labels: Sequence[int], num_classes: int,
+                what: str) -> torch.Tensor:
     """Per-class mean of L2-normalised features (not re-normalised).
 
     Args:
@@ -34,8 +34,8 @@ def class_means(feats: torch.Tensor, labels: Sequence[int],
         ConfigError: a class has no image.
     """
     feats = F.normalize(feats.float(), dim=-1)
-    labels = torch.as_tensor(list(labels), dtype=torch.long,
-                             device=feats.device)
+    labels = torch.as_tensor(
+        list(labels), dtype=torch.long, device=feats.device)
     counts = torch.bincount(labels.cpu(), minlength=num_classes)
     empty = [c for c in range(num_classes) if counts[c] == 0]
     if not len(feats) or empty:
@@ -75,10 +75,11 @@ def class_prototypes(model,
         ConfigError: a class has no image.
     """
     order = list(range(len(dataset)))
-    batches = [order[i:i + batch_size] for i in range(0, len(order),
-                                                      batch_size)]
-    feats = encode_images(model, dataset, batches,
-                          what='Encoding prototype images')
+    batches = [
+        order[i:i + batch_size] for i in range(0, len(order), batch_size)
+    ]
+    feats = encode_images(
+        model, dataset, batches, what='Encoding prototype images')
     feats = model.head.pre_logits((feats, ))
     return class_means(feats, sample_labels(dataset, order), num_classes,
                        type(dataset).__name__)
@@ -145,7 +146,8 @@ class ClassPrototypeHook(Hook):
         order = [int(i) for r in batches for b in r for i in b]
         prototypes = class_means(
             head.pre_logits((feats, )), sample_labels(dataset, order),
-            len(classes), type(dataset).__name__)
+            len(classes),
+            type(dataset).__name__)
         head.set_prototypes(prototypes.to(next(head.parameters()).device))
         print_log(
             f'Class prototypes of {len(classes)} classes from '

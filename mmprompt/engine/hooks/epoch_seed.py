@@ -160,8 +160,9 @@ class EpochSeedHook(Hook):
                 'uninterrupted one. Set `persistent_workers=False` for exact '
                 'resumption.')
         current = dataloader.worker_init_fn
-        is_mmengine_fn = (isinstance(current, functools.partial)
-                          and current.func is mmengine_worker_init_fn)
+        is_mmengine_fn = (
+            isinstance(current, functools.partial)
+            and current.func is mmengine_worker_init_fn)
         if current is not None and not is_mmengine_fn:
             self._warn_once(
                 'custom_init', 'EpochSeedHook: the train dataloader has a '
@@ -172,8 +173,9 @@ class EpochSeedHook(Hook):
         if is_mmengine_fn and 'disable_subprocess_warning' in current.keywords:
             extra['disable_subprocess_warning'] = current.keywords[
                 'disable_subprocess_warning']
-        dataloader.worker_init_fn = functools.partial(mmengine_worker_init_fn,
-                                                      num_workers=num_workers,
-                                                      rank=rank,
-                                                      seed=seed,
-                                                      **extra)
+        dataloader.worker_init_fn = functools.partial(
+            mmengine_worker_init_fn,
+            num_workers=num_workers,
+            rank=rank,
+            seed=seed,
+            **extra)

@@ -88,9 +88,9 @@ class FeatureStoreHook(Hook):
                  val: bool = True,
                  train_views: Union[None, str, int] = None,
                  root: Optional[str] = None) -> None:
-        if train_views not in (None, 'exact') and (
-                isinstance(train_views, bool)
-                or not isinstance(train_views, int) or train_views < 1):
+        if train_views not in (None, 'exact') and (isinstance(
+                train_views, bool) or not isinstance(train_views, int)
+                                                   or train_views < 1):
             raise ConfigError(
                 'FeatureStoreHook: train_views must be None (off), '
                 f"'exact' or a positive number of views, not {train_views!r}.")
@@ -109,8 +109,7 @@ class FeatureStoreHook(Hook):
     def before_run(self, runner) -> None:
         if self.store is None:  # one store per hook (train, then test)
             self.store = FeatureStore.get_instance(
-                f'{runner.experiment_name}-{uuid.uuid4().hex}',
-                root=self.root)
+                f'{runner.experiment_name}-{uuid.uuid4().hex}', root=self.root)
         self.reason = frozen_tower_reason(runner.model)
         target = frozen_target_reason(runner.model)
         self.target = self.reason is not None and target is None and \
@@ -120,18 +119,20 @@ class FeatureStoreHook(Hook):
             print_log(
                 f'Feature store off for images ({self.reason}); the loss\'s '
                 'frozen image features of every training batch come from '
-                'the store.', logger='current')
+                'the store.',
+                logger='current')
         elif self.reason is not None:
             if wanted:
                 hint = '' if target is not None else (
                     "; train_views='exact' would serve the loss's frozen "
                     'image features')
-                print_log(f'Feature store off for this model: {self.reason}'
-                          f'{hint}.', logger='current')
+                print_log(
+                    f'Feature store off for this model: {self.reason}'
+                    f'{hint}.',
+                    logger='current')
             return
         roots = []
-        for name in ('train_dataloader', 'val_dataloader',
-                     'test_dataloader'):
+        for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             loader = getattr(runner, f'_{name}', None)
             dataset = loader.get('dataset', {}) if isinstance(
                 loader, dict) else getattr(loader, 'dataset', None)
@@ -178,14 +179,19 @@ class FeatureStoreHook(Hook):
         if isinstance(loader.dataset, StoredFeatureDataset):
             return  # the validation set, already swapped
         if file_fingerprints(loader.dataset) is None:
-            print_log(f'Feature store off for the {kind} set: its samples '
-                      'are not image files (no img_path).', logger='current')
+            print_log(
+                f'Feature store off for the {kind} set: its samples '
+                'are not image files (no img_path).',
+                logger='current')
             return
         rank = get_dist_info()[0]
         batches = _rank_batches(loader)
         fp16 = bool(getattr(loop, 'fp16', False))
         feats = self._features(
-            runner, loader, batches, f'{kind} features',
+            runner,
+            loader,
+            batches,
+            f'{kind} features',
             amp='fp16' if fp16 else None,
             autocast=(functools.partial(mmengine_autocast, enabled=True)
                       if fp16 else None))
@@ -249,11 +255,10 @@ class FeatureStoreHook(Hook):
                 order = [int(i) for r in batches for b in r for i in b]
                 row_of = {index: row for row, index in enumerate(order)}
             feats.append(
-                self._features(
-                    runner, loader, batches,
-                    f'training view {view + 1}/{self.train_views}', cast,
-                    autocast,
-                    logging.INFO if view == 0 else logging.DEBUG))
+                self._features(runner, loader, batches,
+                               f'training view {view + 1}/{self.train_views}',
+                               cast, autocast,
+                               logging.INFO if view == 0 else logging.DEBUG))
         print_log(
             f'Fast training views: {self.train_views} view(s) of each of '
             f'{size} training images; every epoch reads one per sample '
@@ -269,8 +274,9 @@ class FeatureStoreHook(Hook):
         rank = get_dist_info()[0]
         batches = _rank_batches(loader)
         if self._fast is None:
-            plain = next((index for batch in batches[rank] for index in batch
-                          if not isinstance(index, ViewIndex)), None)
+            plain = next(
+                (index for batch in batches[rank]
+                 for index in batch if not isinstance(index, ViewIndex)), None)
             if plain is not None:
                 raise ConfigError(
                     "FeatureStoreHook: train_views='exact' stores the views "
@@ -286,9 +292,12 @@ class FeatureStoreHook(Hook):
                 f'epoch {runner.epoch + 1} training views', cast, autocast,
                 logging.DEBUG if self._epochs else logging.INFO)
             self._epochs += 1
-            loop.dataloader = feature_loader(loader, feats, batches[rank],
-                                             _first_row(batches, rank),
-                                             images=self.target)
+            loop.dataloader = feature_loader(
+                loader,
+                feats,
+                batches[rank],
+                _first_row(batches, rank),
+                images=self.target)
             return
         feats, row_of, size = self._fast
         rows, seen = [], {}
@@ -301,8 +310,8 @@ class FeatureStoreHook(Hook):
                 view = view_seed(runner.seed, runner.epoch, int(index),
                                  repeat) % self.train_views
                 rows.append(view * size + row_of[int(index)])
-        loop.dataloader = feature_loader(loader, feats, batches[rank],
-                                         rows=rows)
+        loop.dataloader = feature_loader(
+            loader, feats, batches[rank], rows=rows)
 
     def after_train_epoch(self, runner) -> None:
         if self._train_loader is not None:
@@ -310,7 +319,7 @@ class FeatureStoreHook(Hook):
             self._train_loader = None
 
     def after_run(self, runner) -> None:
-        if self.store is not None and (self.reason is None
-                                       or self.target) and (
-                self.store.stats['hits'] or self.store.stats['misses']):
+        if self.store is not None and (self.reason is None or self.target
+                                       ) and (self.store.stats['hits']
+                                              or self.store.stats['misses']):
             print_log(self.store.summary(), logger='current')

@@ -72,8 +72,8 @@ class MetaGapMonitorHook(Hook):
                  eval_dataset: Optional[dict] = None,
                  support_dataset: Optional[dict] = None,
                  batch_size: int = 64) -> None:
-        if isinstance(interval, bool) or not isinstance(interval,
-                                                        int) or interval < 1:
+        if isinstance(interval,
+                      bool) or not isinstance(interval, int) or interval < 1:
             raise ConfigError('MetaGapMonitorHook: interval must be a '
                               f'positive int, but got {interval!r}.')
         self.interval = interval
@@ -137,8 +137,7 @@ class MetaGapMonitorHook(Hook):
         ]
         feats = stored_features(
             model,
-            dataset,
-            [batches],
+            dataset, [batches],
             what=f'meta-gap features of {type(dataset).__name__}',
             local=True)
         device = next(model.head.parameters()).device

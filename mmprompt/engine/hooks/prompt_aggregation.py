@@ -25,8 +25,10 @@ def gaussian_epoch_weights(num_epochs: int, mean: float,
         raise ConfigError(
             f'gaussian_epoch_weights: num_epochs={num_epochs} must be >= 1 '
             f'and std={std} > 0.')
-    dens = [math.exp(-0.5 * ((e - mean) / std)**2)
-            for e in range(1, num_epochs + 1)]
+    dens = [
+        math.exp(-0.5 * ((e - mean) / std)**2)
+        for e in range(1, num_epochs + 1)
+    ]
     total = sum(dens)
     if total == 0:
         raise ConfigError(
@@ -76,8 +78,10 @@ class GaussianPromptAggregationHook(Hook):
         params = self._trainable(runner)
         with torch.no_grad():
             if self._sum is None:
-                self._sum = {n: weight * p.detach().clone()
-                             for n, p in params.items()}
+                self._sum = {
+                    n: weight * p.detach().clone()
+                    for n, p in params.items()
+                }
             else:  # a resumed sum may still be on the CPU
                 for n, p in params.items():
                     self._sum[n] = self._sum[n].to(p.device).add_(
@@ -89,12 +93,15 @@ class GaussianPromptAggregationHook(Hook):
                     f'GaussianPromptAggregationHook: the {len(params)} '
                     f'trainable tensors now hold their N({self.mean}, '
                     f'{self.std}^2)-weighted average over '
-                    f'{runner.max_epochs} epochs.', logger='current')
+                    f'{runner.max_epochs} epochs.',
+                    logger='current')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self._sum is not None:
             checkpoint['gaussian_prompt_sum'] = {
-                n: t.cpu() for n, t in self._sum.items()}
+                n: t.cpu()
+                for n, t in self._sum.items()
+            }
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         saved = checkpoint.get('gaussian_prompt_sum')

@@ -48,9 +48,9 @@ def _top1_among(pred_scores: torch.Tensor, gt_labels: torch.Tensor,
 
 def _name_labels(labels: Sequence[int], classes: Optional[Sequence]) -> str:
     """``"2 ('c'), 5 ('f')"``: labels with their class names if known."""
-    return ', '.join(
-        f'{label} ({classes[label]!r})' if classes is not None
-        and 0 <= label < len(classes) else str(label) for label in labels)
+    return ', '.join(f'{label} ({classes[label]!r})' if classes is not None
+                     and 0 <= label < len(classes) else str(label)
+                     for label in labels)
 
 
 def base_new_labels(dataset_meta: Mapping) -> Tuple[List[int], List[int]]:
@@ -377,8 +377,9 @@ class BaseNewAccuracy(BaseMetric):
         """
         for data_sample in data_samples:
             self.results.append(
-                dict(pred_score=data_sample['pred_score'].detach().cpu(),
-                     gt_label=data_sample['gt_label'].detach().cpu().view(-1)))
+                dict(
+                    pred_score=data_sample['pred_score'].detach().cpu(),
+                    gt_label=data_sample['gt_label'].detach().cpu().view(-1)))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Compute the metrics from the processed results.
@@ -405,11 +406,11 @@ class BaseNewAccuracy(BaseMetric):
         return self.calculate(pred_scores, gt_labels, base_labels=base_labels)
 
     @staticmethod
-    def calculate(pred_scores: Union[torch.Tensor, np.ndarray, Sequence],
-                  gt_labels: Union[torch.Tensor, np.ndarray, Sequence],
-                  num_base: Optional[int] = None,
-                  base_labels: Optional[Sequence[int]] = None
-                  ) -> Dict[str, float]:
+    def calculate(
+            pred_scores: Union[torch.Tensor, np.ndarray, Sequence],
+            gt_labels: Union[torch.Tensor, np.ndarray, Sequence],
+            num_base: Optional[int] = None,
+            base_labels: Optional[Sequence[int]] = None) -> Dict[str, float]:
         """Base accuracy, new accuracy and their harmonic mean.
 
         Args:

@@ -61,7 +61,8 @@ TINYCLIP_MODEL = 'mmprompt-tinyclip'
 #: Weights shipped with mmprompt, as ``{model: {tag: file}}``.
 SHIPPED_WEIGHTS = {
     TINYCLIP_MODEL: {
-        'procdtd': osp.join(
+        'procdtd':
+        osp.join(
             osp.dirname(__file__), 'weights',
             'mmprompt-tinyclip_procdtd.safetensors')
     }
@@ -554,8 +555,8 @@ def resolve_pretrained(model_name: str,
             os.sep in pretrained
             or not open_clip.get_pretrained_cfg(model_name, pretrained)):
         raise _directory_error(pretrained, model_name)
-    if (os.sep in pretrained or pretrained.endswith(
-            ('.pt', '.pth', '.bin', '.safetensors'))):
+    file_like = pretrained.endswith(('.pt', '.pth', '.bin', '.safetensors'))
+    if os.sep in pretrained or file_like:
         raise PathNotFoundError(
             f'pretrained={pretrained!r} for open_clip model {model_name!r} '
             'looks like a file path, but no such file exists. Give the path '
@@ -611,14 +612,13 @@ def build_open_clip(model_name: str,
         nn.Module: The model in eval mode, on CPU.
     """
     _require_open_clip()
-    if model_name not in open_clip.list_models() and not model_name.startswith(
-            ('hf-hub:', 'local-dir:')):
+    hub = model_name.startswith(('hf-hub:', 'local-dir:'))
+    if model_name not in open_clip.list_models() and not hub:
         close = difflib.get_close_matches(
             model_name, open_clip.list_models(), n=3)
-        raise ConfigError(
-            f'Unknown open_clip model {model_name!r}.'
-            + (f' Did you mean {close}?' if close else '')
-            + ' See open_clip.list_models().')
+        raise ConfigError(f'Unknown open_clip model {model_name!r}.' +
+                          (f' Did you mean {close}?' if close else '') +
+                          ' See open_clip.list_models().')
     path, extra = resolve_pretrained(model_name, pretrained, cache_dir)
     state_dict = None
     if (path is not None and model_name in open_clip.list_models()

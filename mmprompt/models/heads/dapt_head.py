@@ -39,19 +39,20 @@ class DAPTHead(PromptClsHead):
         checkpoints (empty until set).
     """
 
-    def __init__(self,
-                 loss_intra: dict = dict(
-                     type='DAPTIntraLoss', loss_weight=10.0),
-                 loss_inter: dict = dict(
-                     type='DAPTInterLoss', loss_weight=0.01),
-                 **kwargs):
+    def __init__(
+            self,
+            loss_intra: dict = dict(type='DAPTIntraLoss', loss_weight=10.0),
+            loss_inter: dict = dict(type='DAPTInterLoss', loss_weight=0.01),
+            **kwargs):
         super().__init__(**kwargs)
         self.loss_intra = MODELS.build(loss_intra)
         self.loss_inter = MODELS.build(loss_inter)
         self.register_buffer(
             'prototypes',
-            torch.zeros(0, self.text_encoder.embed_dim,
-                        device=self.text_encoder.device))
+            torch.zeros(
+                0,
+                self.text_encoder.embed_dim,
+                device=self.text_encoder.device))
 
     def set_prototypes(self, prototypes: torch.Tensor) -> None:
         """Set the ``(num_train_classes, embed_dim)`` class prototypes."""
@@ -60,8 +61,8 @@ class DAPTHead(PromptClsHead):
             raise ConfigError(
                 f'Prototypes of shape {tuple(prototypes.shape)} do not fit '
                 f'the embedding width {self.text_encoder.embed_dim}.')
-        self.prototypes = prototypes.detach().to(
-            self.prototypes.device, self.prototypes.dtype)
+        self.prototypes = prototypes.detach().to(self.prototypes.device,
+                                                 self.prototypes.dtype)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + 'prototypes'
@@ -92,7 +93,8 @@ class DAPTHead(PromptClsHead):
         losses = self._get_loss(logits, data_samples, **kwargs)
         labels = torch.stack([s.gt_label.reshape(())
                               for s in data_samples]).to(image.device)
-        losses['loss_intra'] = self.loss_intra(
-            image, self.prototypes.to(image.dtype), labels)
+        losses['loss_intra'] = self.loss_intra(image,
+                                               self.prototypes.to(image.dtype),
+                                               labels)
         losses['loss_inter'] = self.loss_inter(text)
         return losses

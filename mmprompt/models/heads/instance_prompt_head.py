@@ -22,7 +22,8 @@ def class_members(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """
     labels = labels.cpu()
     counts = torch.bincount(labels, minlength=num_classes)
-    members = torch.full((num_classes, int(counts.max())), -1,
+    members = torch.full((num_classes, int(counts.max())),
+                         -1,
                          dtype=torch.long)
     order = torch.argsort(labels, stable=True)
     starts = torch.cumsum(counts, 0) - counts
@@ -31,12 +32,12 @@ def class_members(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return members
 
 
-def draw_instance_prompts(members: torch.Tensor,
-                          labels: torch.Tensor,
-                          own: torch.Tensor,
-                          per_class: int = 2,
-                          generator: Optional[torch.Generator] = None
-                          ) -> torch.Tensor:
+def draw_instance_prompts(
+        members: torch.Tensor,
+        labels: torch.Tensor,
+        own: torch.Tensor,
+        per_class: int = 2,
+        generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """The training draw: ``per_class`` instance prompts of every class.
 
     For image ``b`` and every class ``c``, ``per_class`` distinct instances
@@ -109,8 +110,7 @@ def topk_class_logits(image: torch.Tensor, bank: torch.Tensor,
     valid = torch.isfinite(top).to(image.dtype)
     num = (top.nan_to_num(neginf=0.) * valid).sum(-1)
     num_images, num_classes, kk = slots.shape
-    rows = torch.arange(num_classes, device=image.device)[None, :, None,
-                                                          None]
+    rows = torch.arange(num_classes, device=image.device)[None, :, None, None]
     pair = gram[rows, slots[..., :, None], slots[..., None, :]]
     norm2 = (pair * valid[..., :, None] * valid[..., None, :]).sum((-1, -2))
     return num / norm2.clamp(min=1e-12).sqrt()
@@ -173,8 +173,8 @@ class InstancePromptHead(PromptClsHead):
                             ('test_topk', test_topk)):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f'{name}={value!r} must be a positive int.')
-        if not callable(getattr(self.prompt_learner, 'instance_features',
-                                None)):
+        if not callable(
+                getattr(self.prompt_learner, 'instance_features', None)):
             raise TypeError(
                 'InstancePromptHead needs a prompt learner with instance '
                 'prompts (InstancePromptLearner), got '
@@ -224,12 +224,12 @@ class InstancePromptHead(PromptClsHead):
         def compute():
             learner = self.prompt_learner
             feats = F.normalize(
-                learner.instance_features(
-                    self.text_encoder, torch.arange(learner.num_instances)),
+                learner.instance_features(self.text_encoder,
+                                          torch.arange(learner.num_instances)),
                 dim=-1)
             members = self._members().to(feats.device)
-            grouped = feats[members.clamp(min=0)] * (members >= 0).unsqueeze(
-                -1).to(feats)
+            grouped = feats[members.clamp(
+                min=0)] * (members >= 0).unsqueeze(-1).to(feats)
             return feats, members, grouped @ grouped.transpose(1, 2)
 
         return self._cached(compute)
@@ -238,8 +238,8 @@ class InstancePromptHead(PromptClsHead):
         """Test-time logits ``(B, num_classes)`` (top-k averaging)."""
         image = F.normalize(self.pre_logits(feats), dim=-1)
         bank, members, gram = self.instance_bank()
-        cos = topk_class_logits(image, bank.to(image), members,
-                                gram.to(image), self.test_topk)
+        cos = topk_class_logits(image, bank.to(image), members, gram.to(image),
+                                self.test_topk)
         return self.logit_scale.to(image.device) * cos
 
     def train_logits(self, image: torch.Tensor, labels: torch.Tensor,
@@ -286,8 +286,9 @@ class InstancePromptHead(PromptClsHead):
              **kwargs) -> dict:
         """Cross-entropy over the drawn prompts (and, with ``cal_acc``, the
         training accuracy)."""
-        missing = [i for i, s in enumerate(data_samples)
-                   if 'sample_idx' not in s]
+        missing = [
+            i for i, s in enumerate(data_samples) if 'sample_idx' not in s
+        ]
         if missing:
             raise KeyError(
                 'InstancePromptHead needs the index of every training image '

@@ -71,6 +71,6 @@ class KgCoOpHead(PromptClsHead):
         ``loss_kg`` of a batch."""
         logits, _, text = self.cosine_logits(feats)
         losses = self._get_loss(logits, data_samples, **kwargs)
-        losses['loss_kg'] = self.loss_kg(
-            text, self.knowledge_features().to(text))
+        losses['loss_kg'] = self.loss_kg(text,
+                                         self.knowledge_features().to(text))
         return losses

@@ -169,8 +169,7 @@ class MetaPromptClsHead(PromptClsHead):
         """
         if self.fusion is None:
             dropped = [
-                key for key in state_dict
-                if key.startswith(prefix + 'fusion.')
+                key for key in state_dict if key.startswith(prefix + 'fusion.')
             ]
             for key in dropped:
                 del state_dict[key]
@@ -238,8 +237,7 @@ class MetaPromptClsHead(PromptClsHead):
         labels = labels.reshape(tasks, ways, shots + queries)
         classes = labels[:, :, 0]
         same_class = (labels == classes.unsqueeze(-1)).all()
-        distinct = all(
-            len(set(row.tolist())) == ways for row in classes.cpu())
+        distinct = all(len(set(row.tolist())) == ways for row in classes.cpu())
         if not (same_class and distinct):
             raise ConfigError(
                 'MetaPromptClsHead: the batch labels do not follow the '
@@ -250,8 +248,8 @@ class MetaPromptClsHead(PromptClsHead):
         query = feats[:, :, shots:].reshape(tasks, ways * queries, -1)
         return support, query, classes
 
-    def loss(self, feats: Tuple[torch.Tensor],
-             data_samples: List[DataSample], **kwargs) -> dict:
+    def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> dict:
         """The meta-training loss of one meta-batch.
 
         Args:
@@ -268,9 +266,9 @@ class MetaPromptClsHead(PromptClsHead):
         """
         self._require_fusion('loss')
         image = F.normalize(self.pre_logits(feats), dim=-1)
-        labels = torch.stack(
-            [sample.gt_label.reshape(()) for sample in data_samples]).to(
-                image.device)
+        labels = torch.stack([
+            sample.gt_label.reshape(()) for sample in data_samples
+        ]).to(image.device)
         support, query, classes = self._split_episodes(image, labels)
         text = self.text_features()[classes].to(image.dtype)
         protos = self.prototypes(text, support).to(image.dtype)
@@ -280,13 +278,14 @@ class MetaPromptClsHead(PromptClsHead):
 
         ways = classes.size(1)
         queries = query.size(1) // ways
-        target = torch.arange(ways, device=image.device).repeat_interleave(
-            queries).repeat(classes.size(0))
+        target = torch.arange(
+            ways, device=image.device).repeat_interleave(queries).repeat(
+                classes.size(0))
         mm_logits = mm_logits.reshape(-1, ways)
         text_logits = text_logits.reshape(-1, ways)
         mm_for_kl = mm_logits.detach() if self.detach_mm else mm_logits
-        pair = ((mm_for_kl, text_logits) if self.kl_direction == 'mm_text'
-                else (text_logits, mm_for_kl))
+        pair = ((mm_for_kl, text_logits) if self.kl_direction == 'mm_text' else
+                (text_logits, mm_for_kl))
         with torch.no_grad():
             acc_mm = (mm_logits.argmax(1) == target).float().mean() * 100
             acc_text = (text_logits.argmax(1) == target).float().mean() * 100

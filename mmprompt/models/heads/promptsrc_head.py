@@ -56,20 +56,19 @@ class PromptSRCHead(PromptClsHead):
 
     needs_frozen_image_feats = True
 
-    def __init__(self,
-                 knowledge_prompts: Union[dict, nn.Module] = dict(
-                     type='HandcraftedPrompts',
-                     templates='promptsrc60',
-                     average='raw'),
-                 loss_text: dict = dict(
-                     type='L1DistanceLoss', loss_weight=25.0),
-                 loss_image: dict = dict(
-                     type='L1DistanceLoss', loss_weight=10.0),
-                 loss_kl: dict = dict(
-                     type='KLDivergenceLoss',
-                     loss_weight=1.0,
-                     reduction='elementwise_mean'),
-                 **kwargs):
+    def __init__(
+            self,
+            knowledge_prompts: Union[dict, nn.Module] = dict(
+                type='HandcraftedPrompts',
+                templates='promptsrc60',
+                average='raw'),
+            loss_text: dict = dict(type='L1DistanceLoss', loss_weight=25.0),
+            loss_image: dict = dict(type='L1DistanceLoss', loss_weight=10.0),
+            loss_kl: dict = dict(
+                type='KLDivergenceLoss',
+                loss_weight=1.0,
+                reduction='elementwise_mean'),
+            **kwargs):
         super().__init__(**kwargs)
         self.text_targets = FrozenTextTargets(knowledge_prompts,
                                               self.text_encoder,

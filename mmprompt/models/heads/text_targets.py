@@ -69,6 +69,5 @@ class FrozenTextTargets(nn.Module):
         if self._cache is None or self._cache[0] != key:
             with torch.no_grad():
                 self._cache = (key,
-                               F.normalize(self.prompts(text_encoder),
-                                           dim=-1))
+                               F.normalize(self.prompts(text_encoder), dim=-1))
         return self._cache[1]

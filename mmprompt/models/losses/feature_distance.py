@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from mmprompt.registry import MODELS
 
 
-def cosine_distance(feats: torch.Tensor, targets: torch.Tensor,
+def cosine_distance(feats: torch.Tensor,
+                    targets: torch.Tensor,
                     eps: float = 1e-7) -> torch.Tensor:
     """``1 - mean_c cos(feats_c, targets_c)`` over paired rows.
 

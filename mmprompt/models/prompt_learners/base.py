@@ -111,8 +111,8 @@ class BasePromptLearner(BaseModule):
                 whose embeddings are replaced (learned context), so their
                 tokens do not count. Defaults to None.
         """
-        weight = getattr(getattr(text_encoder, 'token_embedding', None),
-                         'weight', None)
+        weight = getattr(
+            getattr(text_encoder, 'token_embedding', None), 'weight', None)
         if weight is None:
             return
         flat = []
@@ -129,8 +129,7 @@ class BasePromptLearner(BaseModule):
             torch.cat(flat), minlength=weight.shape[0]).nonzero().flatten()
         with torch.no_grad():
             zero = ~weight[used.to(weight.device)].detach().any(dim=1).cpu()
-        if bool(zero[used == 0].any()) and not self._pad_is_text(
-                tokens, skip):
+        if bool(zero[used == 0].any()) and not self._pad_is_text(tokens, skip):
             zero[used == 0] = False
         if not bool(zero.any()):
             return

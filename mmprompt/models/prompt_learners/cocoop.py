@@ -62,8 +62,8 @@ class CoCoOpPromptLearner(CoOpPromptLearner):
                 f'embed_dim // reduction = {dim} // reduction).')
         self.meta_net = nn.Sequential(
             nn.Linear(dim, dim // reduction), nn.ReLU(inplace=True),
-            nn.Linear(dim // reduction, text_encoder.width)).to(
-                text_encoder.device)
+            nn.Linear(dim // reduction,
+                      text_encoder.width)).to(text_encoder.device)
 
     def conditional_features(self, text_encoder,
                              image: torch.Tensor) -> torch.Tensor:
@@ -84,5 +84,5 @@ class CoCoOpPromptLearner(CoOpPromptLearner):
         ctx = self.ctx.unsqueeze(0) + bias.unsqueeze(1)  # (B, M, width)
         prompts = torch.cat([self.assemble(c) for c in ctx])
         tokens = self.tokens.to(prompts.device).repeat(len(image), 1)
-        return text_encoder(prompts, tokens).view(len(image),
-                                                  self.num_classes, -1)
+        return text_encoder(prompts,
+                            tokens).view(len(image), self.num_classes, -1)

@@ -217,9 +217,8 @@ class CoOpPromptLearner(BasePromptLearner):
         prompts = self.assemble(self.ctx)
         return text_encoder(prompts, self.tokens.to(prompts.device))
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
         key = prefix + 'ctx'
         if key in state_dict and self.ctx is not None and \
                 state_dict[key].shape != self.ctx.shape:

@@ -105,8 +105,7 @@ class HandcraftedPrompts(BasePromptLearner):
             tokens = text_encoder.tokenize([tmpl.format(n) for n in names])
             length = int(tokens.argmax(dim=-1).max()) + 1
             self._tokens.append(tokens[:, :length])
-        self.check_vocabulary(text_encoder, self._tokens,
-                              [*templates, *names])
+        self.check_vocabulary(text_encoder, self._tokens, [*templates, *names])
         if templates != self.resolved_templates and len(templates) > 1:
             self._log_ensemble(templates, template, dataset_name)
         self.resolved_templates = templates
@@ -138,6 +137,6 @@ class HandcraftedPrompts(BasePromptLearner):
             tokens = tokens.to(text_encoder.device)
             out = text_encoder(text_encoder.embed(tokens), tokens)
             feats = feats + (
-                F.normalize(out, dim=-1) if self.average == 'normalized' else
-                out)
+                F.normalize(out, dim=-1)
+                if self.average == 'normalized' else out)
         return feats / len(self._tokens)

@@ -80,11 +80,16 @@ class InstancePromptLearner(CoOpPromptLearner):
         self.n_instance_ctx = n_instance_ctx
         num_instances = num_classes * num_shots
         self.instance_ctx = nn.Parameter(
-            torch.randn(num_instances, n_instance_ctx, text_encoder.width,
-                        device=text_encoder.device) * init_std)
+            torch.randn(
+                num_instances,
+                n_instance_ctx,
+                text_encoder.width,
+                device=text_encoder.device) * init_std)
         self.register_buffer(
             'instance_labels',
-            torch.full((num_instances, ), -1, dtype=torch.long,
+            torch.full((num_instances, ),
+                       -1,
+                       dtype=torch.long,
                        device=text_encoder.device))
 
     @property
@@ -160,10 +165,13 @@ class InstancePromptLearner(CoOpPromptLearner):
         index = index.to(self.instance_ctx.device)
         labels = self.instance_labels[index]
         ctx = self.ctx.unsqueeze(0).expand(len(index), -1, -1)
-        parts = [self.prefix.to(ctx)[labels], ctx, self.instance_ctx[index],
-                 self.suffix.to(ctx)[labels]]
+        parts = [
+            self.prefix.to(ctx)[labels], ctx, self.instance_ctx[index],
+            self.suffix.to(ctx)[labels]
+        ]
         return text_encoder(
-            torch.cat(parts, dim=1), self.tokens.to(ctx.device)[labels])
+            torch.cat(parts, dim=1),
+            self.tokens.to(ctx.device)[labels])
 
     def forward(self, text_encoder) -> torch.Tensor:
         """Class features: the mean of a class's normalised instance features.

@@ -128,8 +128,9 @@ class VLPromptLearner(CoOpPromptLearner):
                 f'n_vision_ctx == n_ctx (got {text_depth} / {vision_depth} '
                 f'and {n_vision_ctx} / {self.n_ctx}).')
         self.deep_text_prompts = nn.ParameterList([
-            nn.Parameter(torch.randn(self.n_ctx, text_encoder.width) *
-                         init_std) for _ in range(text_depth - 1)
+            nn.Parameter(
+                torch.randn(self.n_ctx, text_encoder.width) * init_std)
+            for _ in range(text_depth - 1)
         ]).to(text_encoder.device)
         self.text_depth = text_depth
         self.n_vision_ctx = n_vision_ctx

@@ -30,11 +30,11 @@ class CLIPDataPreprocessor(ClsDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
-        is_features = (isinstance(inputs, torch.Tensor) and inputs.dim() == 2
-                       ) or (isinstance(inputs, (list, tuple)) and inputs
-                             and all(
-                                 isinstance(x, torch.Tensor) and x.dim() == 1
-                                 for x in inputs))
+        is_features = (isinstance(inputs, torch.Tensor)
+                       and inputs.dim() == 2) or (isinstance(
+                           inputs, (list, tuple)) and inputs and all(
+                               isinstance(x, torch.Tensor) and x.dim() == 1
+                               for x in inputs))
         if not is_features:
             return super().forward(data, training)
         if not isinstance(inputs, torch.Tensor):
@@ -44,5 +44,5 @@ class CLIPDataPreprocessor(ClsDataPreprocessor):
         out = super().forward(
             dict(data, inputs=inputs.new_zeros(len(inputs), 3, 1, 1)),
             training=False)
-        return dict(inputs=self.cast_data(inputs),
-                    data_samples=out['data_samples'])
+        return dict(
+            inputs=self.cast_data(inputs), data_samples=out['data_samples'])

@@ -3,7 +3,11 @@
 import os.path as osp
 import sys
 
+import pytest
 import torch
+
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 
 sys.path.insert(
     0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'test_tools'))

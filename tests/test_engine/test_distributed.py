@@ -1,11 +1,15 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 import os
 
+import pytest
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from mmprompt.engine import close_process_group
+
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 
 
 def _native_threads():

@@ -14,6 +14,9 @@ from mmengine.runner import Runner
 
 from mmprompt.datasets import PROCEDURAL_CLASSES, make_procedural_dataset
 
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM_BASE = (len(PROCEDURAL_CLASSES) + 1) // 2
 NUM_NEW = len(PROCEDURAL_CLASSES) - NUM_BASE

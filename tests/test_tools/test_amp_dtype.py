@@ -143,6 +143,7 @@ def test_prompt_learner_features_under_cpu_bfloat16_autocast():
 
 
 @cpu_only
+@pytest.mark.slow
 def test_train_tool_bfloat16_amp_on_cpu(data_root, tmp_path):  # noqa: F811
     work = str(tmp_path / 'bf16')
     log = _run([

@@ -4,8 +4,12 @@ import importlib.util
 import os.path as osp
 import re
 
+import pytest
 # A sibling test module (pytest puts this folder on sys.path).
 from test_train_test import REPO, _run
+
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 
 
 def test_passes_counts_every_image_encoder_pass_of_a_run():

@@ -2,8 +2,12 @@
 """The memory benchmark measures a step with and without checkpointing."""
 import re
 
+import pytest
 # A sibling test module (pytest puts this folder on sys.path).
 from test_train_test import REPO, _run
+
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 
 
 def test_benchmark_prints_both_rows_and_the_ratio():

@@ -12,6 +12,9 @@ from test_train_test import CONFIG, REPO, TORCHRUN, _options, _run
 
 from mmprompt.datasets import make_synthetic_coop_dataset
 
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):

@@ -17,6 +17,9 @@ from test_train_test import REPO, TORCHRUN, _run
 from mmprompt.datasets import make_procedural_dataset
 from mmprompt.registry import DATASETS
 
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 INSTANCE = osp.join(REPO,
                     'configs/instance/instance_tinyclip_procdtd_fewshot4.py')
 PROBE = osp.join(REPO, 'configs/linear_probe/lp_tinyclip_procdtd_fewshot4.py')

@@ -14,6 +14,9 @@ from test_train_test import REPO, TORCHRUN, _run
 
 from mmprompt.datasets import make_procedural_dataset
 
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 META = osp.join(REPO, 'configs/meta/meta_tinyclip_procdtd.py')
 COOP = osp.join(REPO, 'configs/coop/coop_tinyclip_procdtd.py')
 PLOT = osp.join(REPO, 'tools/analysis_tools/plot_meta_gap.py')

@@ -4,12 +4,16 @@ import json
 import os.path as osp
 import re
 
+import pytest
 import torch
 # yapf: disable
 from test_train_test import (CONFIG, REPO, TORCHRUN, _options, _run,  # noqa
                              data_root)
 
 # yapf: enable
+
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 
 COCOOP = osp.join(REPO, 'configs/cocoop/cocoop_tiny_synthetic.py')
 

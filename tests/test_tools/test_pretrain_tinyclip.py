@@ -6,9 +6,13 @@ import subprocess
 import sys
 
 import open_clip
+import pytest
 import torch
 
 from mmprompt.models import SHIPPED_WEIGHTS, TINYCLIP_MODEL, build_open_clip
+
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

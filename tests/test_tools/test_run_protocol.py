@@ -158,6 +158,7 @@ def synthetic(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_a_real_zero_shot_run(synthetic, tmp_path):
     work = str(tmp_path / 'work')
     # Training options of the call (for the trained configs) do not reach

@@ -12,6 +12,9 @@ import torch
 
 from mmprompt.datasets import make_synthetic_coop_dataset
 
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs/coop/coop_tiny_synthetic.py')
 ZERO_SHOT = osp.join(REPO, 'configs/zeroshot/clip_tiny_synthetic.py')

@@ -65,6 +65,7 @@ def _main(capsys, *args):
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_two_checkpoints_give_two_panels(data_root, tmp_path):
     model = _model(SEED)  # training builds the frozen towers the same way
     ckpts = []

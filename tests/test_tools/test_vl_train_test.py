@@ -11,6 +11,9 @@ from test_train_test import REPO, TORCHRUN, _run
 
 from mmprompt.datasets import make_procedural_dataset
 
+# Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 CONFIGS = {
     'maple': 'configs/maple/maple_tinyclip_procdtd.py',
     'ivlp': 'configs/ivlp/ivlp_tinyclip_procdtd.py',

@@ -5,7 +5,9 @@ This is the one place where mmprompt changes the behaviour of its
 dependencies. :func:`apply_compat_patches` applies every shim once (it is
 idempotent and ``import mmprompt`` calls it); each shim is a small function
 that wraps one mmengine entry point, marks what it installed so that a second
-call is a no-op, and does nothing where it is not needed.
+call is a no-op, and does nothing where it is not needed. Each is tied to the
+mmengine versions it fixes (:data:`_SHIMS`, :func:`shims_for`): the fixes
+apply to mmengine 0.10.x.
 
 1. **Local checkpoints load with** ``weights_only=False``
    (:func:`_patch_local_checkpoint_loader`). Since torch 2.6 ``torch.load``
@@ -131,7 +133,7 @@ from mmengine.device import (is_cuda_available, is_mlu_available,
 from mmengine.logging import print_log
 from mmengine.utils import digit_version
 
-__all__ = ['apply_compat_patches']
+__all__ = ['apply_compat_patches', 'shims_for']
 
 # Attribute set on every callable this module installs, so that a shim can
 # tell that it has already been applied (also across ``importlib.reload``).
@@ -537,23 +539,44 @@ def _patch_amp_optim_wrapper() -> None:
     AmpOptimWrapper.optim_context = _mark(optim_context)
 
 
+#: Every shim with the first mmengine version it is not applied to (None:
+#: every version). The compatibility fixes (1-4, 6, 7) are tied to the
+#: mmengine line they were written and tested for, 0.10 (0.10.7 is its last
+#: release); a newer mmengine needs each re-checked before its bound moves
+#: (mmprompt's requirements stop below 0.11 for that reason). Shim 5 is an
+#: error message, not a fix, and applies to every version.
 _SHIMS = (
-    _patch_local_checkpoint_loader,
-    _patch_init_dist,
-    _patch_cpu_ddp,
-    _patch_build_dataloader,
-    _patch_registry_build,
-    _patch_save_checkpoint,
-    _patch_amp_optim_wrapper,
+    (_patch_local_checkpoint_loader, '0.11.0'),
+    (_patch_init_dist, '0.11.0'),
+    (_patch_cpu_ddp, '0.11.0'),
+    (_patch_build_dataloader, '0.11.0'),
+    (_patch_registry_build, None),
+    (_patch_save_checkpoint, '0.11.0'),
+    (_patch_amp_optim_wrapper, '0.11.0'),
 )
 
 
+def shims_for(mmengine_version: str) -> tuple:
+    """The shims :func:`apply_compat_patches` applies for an mmengine version.
+
+    Args:
+        mmengine_version (str): E.g. ``mmengine.__version__``.
+
+    Returns:
+        tuple[Callable]: The shim functions, in application order.
+    """
+    version = digit_version(mmengine_version)
+    return tuple(shim for shim, upto in _SHIMS
+                 if upto is None or version < digit_version(upto))
+
+
 def apply_compat_patches() -> None:
-    """Apply all of mmprompt's compatibility shims to mmengine.
+    """Apply mmprompt's compatibility shims for the installed mmengine.
 
     Safe to call any number of times: each shim recognises what it installed
     and does nothing the second time. See the module docstring for what each
-    shim changes and why.
+    shim changes and why, and :data:`_SHIMS` for the versions they apply to.
     """
-    for shim in _SHIMS:
+    import mmengine
+    for shim in shims_for(mmengine.__version__):
         shim()

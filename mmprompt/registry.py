@@ -7,6 +7,7 @@ modules first and everything of mmpretrain and mmengine after, without scope
 prefixes. ``locations`` lists our package and mmpretrain's: a lookup that
 climbs to a parent registry does not import the parent's modules by itself.
 """
+from mmengine import registry as mmengine_registry
 from mmengine.registry import Registry
 from mmpretrain import registry as mmpretrain_registry
 
@@ -14,6 +15,11 @@ from mmpretrain import registry as mmpretrain_registry
 RUNNERS = Registry(
     'runner',
     parent=mmpretrain_registry.RUNNERS,
+    scope='mmprompt',
+    locations=['mmprompt.engine', 'mmpretrain.engine'])
+RUNNER_CONSTRUCTORS = Registry(
+    'runner constructor',
+    parent=mmpretrain_registry.RUNNER_CONSTRUCTORS,
     scope='mmprompt',
     locations=['mmprompt.engine', 'mmpretrain.engine'])
 LOOPS = Registry(
@@ -26,6 +32,18 @@ HOOKS = Registry(
     parent=mmpretrain_registry.HOOKS,
     scope='mmprompt',
     locations=['mmprompt.engine', 'mmpretrain.engine'])
+LOG_PROCESSORS = Registry(
+    'log_processor',
+    parent=mmpretrain_registry.LOG_PROCESSORS,
+    scope='mmprompt',
+    locations=['mmprompt.engine', 'mmpretrain.engine'])
+# Plain functions built from configs (a dataloader's collate_fn). mmpretrain
+# has no node here, so ours hangs from mmengine's root.
+FUNCTIONS = Registry(
+    'function',
+    parent=mmengine_registry.FUNCTIONS,
+    scope='mmprompt',
+    locations=['mmprompt.datasets'])
 
 # Optimisers, their wrappers and the learning-rate schedules.
 OPTIMIZERS = Registry(
@@ -70,6 +88,18 @@ TRANSFORMS = Registry(
 MODELS = Registry(
     'model',
     parent=mmpretrain_registry.MODELS,
+    scope='mmprompt',
+    locations=['mmprompt.models', 'mmpretrain.models'])
+BATCH_AUGMENTS = Registry(
+    'batch augment',
+    parent=mmpretrain_registry.BATCH_AUGMENTS,
+    scope='mmprompt',
+    locations=['mmprompt.models', 'mmpretrain.models'])
+# Components models are built with that are not modules: the prompt
+# initialisers (``ctx_init=dict(type='SameSTPromptInit', ...)``).
+TASK_UTILS = Registry(
+    'task util',
+    parent=mmpretrain_registry.TASK_UTILS,
     scope='mmprompt',
     locations=['mmprompt.models', 'mmpretrain.models'])
 MODEL_WRAPPERS = Registry(

@@ -9,6 +9,7 @@ import tempfile
 from unittest import TestCase, mock, skipIf
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
@@ -292,3 +293,50 @@ class TestApplyCompatPatches(TestCase):
             self.assertTrue(
                 torch.equal(
                     torch.load(path)['state_dict']['w'], torch.arange(3.)))
+
+
+def test_shims_are_tied_to_the_mmengine_versions_they_fix():
+    from mmprompt import compat
+    every = compat.shims_for('0.10.7')
+    assert len(every) == len(compat._SHIMS) == 7
+    # A newer mmengine gets only the error-message shim until the fixes
+    # are re-checked for it.
+    assert compat.shims_for('0.11.0') == (compat._patch_registry_build, )
+    assert compat.shims_for('1.0.0rc1') == (compat._patch_registry_build, )
+
+
+def test_dependency_versions_are_checked_at_import():
+    import re
+
+    import mmprompt
+    ranges = {name: (low, high) for name, low, high in mmprompt.DEPENDENCIES}
+    # In step with the requirement files.
+    text = ''.join(
+        open(
+            osp.join(
+                osp.dirname(osp.dirname(osp.abspath(__file__))),
+                'requirements', name)).read()
+        for name in ('mminstall.txt', 'runtime.txt'))
+    for name, (low, high) in ranges.items():
+        pattern = {'mmcv': 'mmcv-lite'}.get(name, name)
+        assert re.search(
+            rf'^{re.escape(pattern)}>={re.escape(low)},'
+            rf'<{re.escape(high)}$', text, re.M), name
+    mmprompt.check_dependency_versions()  # the installed stack passes
+    versions = dict(
+        mmengine='0.11.0',
+        mmpretrain='1.2.0',
+        mmcv='2.2.0',
+        open_clip_torch='3.3.0')
+    with pytest.raises(
+            ImportError,
+            match=r"needs mmengine>=0\.10\.7,<0\.11"
+            r"\.0, but mmengine==0\.11\.0 is installed: pip "
+            r"install 'mmengine>=0\.10\.7,<0\.11\.0'"):
+        mmprompt.check_dependency_versions(versions.get)
+    versions.update(mmengine='0.10.7', mmcv=None)
+    with pytest.raises(
+            ImportError,
+            match=r'needs mmcv>=2\.0\.0,<2\.3\.0, '
+            r'which is not installed'):
+        mmprompt.check_dependency_versions(versions.get)

@@ -5,7 +5,7 @@ import torch
 from mmprompt.errors import ConfigError
 from mmprompt.models import (TINY_MODEL, OpenCLIPTextEncoder,
                              build_prompt_init, get_tokenizer)
-from mmprompt.registry import MODELS
+from mmprompt.registry import MODELS, TASK_UTILS
 
 
 @pytest.fixture(scope='module')
@@ -22,7 +22,7 @@ def _eos(encoder):
 
 def test_same_st_tokens_are_identical_and_near_eos(encoder):
     torch.manual_seed(0)
-    init = MODELS.build(dict(type='SameSTPromptInit', scale=0.1))
+    init = TASK_UTILS.build(dict(type='SameSTPromptInit', scale=0.1))
     tokens = init(encoder, 16)
     assert tokens.shape == (16, encoder.width)
     assert torch.equal(tokens, tokens[:1].expand(16, -1))
@@ -33,20 +33,20 @@ def test_same_st_tokens_are_identical_and_near_eos(encoder):
 
 def test_diff_st_tokens_are_distinct_and_near_eos(encoder):
     torch.manual_seed(0)
-    tokens = MODELS.build(dict(type='DiffSTPromptInit', scale=0.1))(encoder,
+    tokens = TASK_UTILS.build(dict(type='DiffSTPromptInit', scale=0.1))(encoder,
                                                                     16)
     offsets = tokens - _eos(encoder)
     torch.testing.assert_close(offsets.norm(dim=-1), torch.full((16, ), 0.1))
     assert torch.cdist(tokens, tokens).add(torch.eye(16)).min() > 1e-3
     # Gaussian noise: per-entry std = scale.
-    gauss = MODELS.build(
+    gauss = TASK_UTILS.build(
         dict(type='DiffSTPromptInit', scale=0.05, noise='gaussian'))
     offsets = gauss(encoder, 16) - _eos(encoder)
     assert 0.04 < offsets.std().item() < 0.06
 
 
 def test_draws_follow_the_seed(encoder):
-    init = MODELS.build(dict(type='DiffSTPromptInit'))
+    init = TASK_UTILS.build(dict(type='DiffSTPromptInit'))
     torch.manual_seed(3)
     a = init(encoder, 4)
     torch.manual_seed(3)
@@ -55,7 +55,7 @@ def test_draws_follow_the_seed(encoder):
 
 
 def test_phrase_and_random(encoder):
-    phrase = MODELS.build(dict(type='PhrasePromptInit', phrase='a photo of'))
+    phrase = TASK_UTILS.build(dict(type='PhrasePromptInit', phrase='a photo of'))
     assert phrase.default_num_tokens(encoder) == 3
     expected = encoder.embed(encoder.tokenize('a photo of'))[0, 1:4]
     torch.testing.assert_close(phrase(encoder, 3), expected.detach())
@@ -65,7 +65,7 @@ def test_phrase_and_random(encoder):
             r"phrase 'a photo of' has 3"):
         phrase(encoder, 5)
     torch.manual_seed(0)
-    random = MODELS.build(dict(type='RandomPromptInit', std=0.02))(encoder, 64)
+    random = TASK_UTILS.build(dict(type='RandomPromptInit', std=0.02))(encoder, 64)
     assert 0.018 < random.std().item() < 0.022
     assert abs(random.mean().item()) < 0.002
 
@@ -76,7 +76,7 @@ def test_build_prompt_init_and_errors():
     with pytest.raises(TypeError, match='a prompt init must be'):
         build_prompt_init(3)
     with pytest.raises(ValueError, match="noise must be one of"):
-        MODELS.build(dict(type='SameSTPromptInit', noise='uniform'))
+        TASK_UTILS.build(dict(type='SameSTPromptInit', noise='uniform'))
 
 
 @pytest.mark.parametrize('ctx_init', [
@@ -206,7 +206,7 @@ def test_st_init_checks_the_tokenizers_end_of_text_id(type_):
             RuntimeError,
             match=r'_WrongEOTEncoder.eot_token_id is 49406, but '
             r'its tokenizer ends a text with token 49407'):
-        MODELS.build(dict(type=type_))(wrong, 4)
+        TASK_UTILS.build(dict(type=type_))(wrong, 4)
     with pytest.raises(RuntimeError, match='eot_token_id is 49406'):
         MODELS.build(
             dict(type='CoOpPromptLearner', ctx_init=dict(type=type_)),
@@ -221,24 +221,24 @@ def test_st_noise_forms_and_unchanged_default(encoder):
         torch.randn(1, width), dim=-1) * 0.1
     for cfg in (dict(), dict(scale=0.1, noise='unit'), dict(noise='rpo')):
         torch.manual_seed(5)
-        init = MODELS.build(dict(type='SameSTPromptInit', **cfg))
+        init = TASK_UTILS.build(dict(type='SameSTPromptInit', **cfg))
         tokens = init(encoder, 3)
         assert torch.equal(tokens, expected.expand(3, -1))
     torch.manual_seed(5)
     expected = _eos(encoder) + torch.randn(3, width) * 0.2
     torch.manual_seed(5)
-    tokens = MODELS.build(
+    tokens = TASK_UTILS.build(
         dict(type='DiffSTPromptInit', noise='gaussian', std=0.2))(encoder, 3)
     assert torch.equal(tokens, expected)
     with pytest.raises(
             ConfigError,
             match=r"std=0.2 is the per-entry sigma "
             r"of noise='gaussian', but noise='unit'"):
-        MODELS.build(dict(type='DiffSTPromptInit', std=0.2))
+        TASK_UTILS.build(dict(type='DiffSTPromptInit', std=0.2))
     with pytest.raises(
             ConfigError, match='scale must be a number >= 0, but '
             'got -1'):
-        MODELS.build(dict(type='DiffSTPromptInit', scale=-1))
+        TASK_UTILS.build(dict(type='DiffSTPromptInit', scale=-1))
 
 
 def test_dapt_st_configs_name_their_noise():

@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmprompt.models import OpenCLIPTextEncoder  # noqa: E402
-from mmprompt.registry import MODELS  # noqa: E402
+from mmprompt.registry import TASK_UTILS  # noqa: E402
 
 INITS = {
     'phrase': dict(type='PhrasePromptInit', phrase='a photo of a'),
@@ -59,7 +59,7 @@ def draw_inits(encoder, n_ctx=16, seed=1, noise='unit', scale=0.1):
     for name, cfg in INITS.items():
         if name.endswith('_st'):
             cfg = dict(cfg, noise=noise, scale=scale)
-        init = MODELS.build(cfg)
+        init = TASK_UTILS.build(cfg)
         out[name] = init(encoder, init.default_num_tokens(encoder) or n_ctx)
     return out
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from mmprompt.errors import ConfigError
-from mmprompt.registry import MODELS
+from mmprompt.registry import TASK_UTILS
 
 _NOISES = ('unit', 'rpo', 'gaussian')
 
@@ -43,7 +43,7 @@ class BasePromptInit:
         raise NotImplementedError
 
 
-@MODELS.register_module()
+@TASK_UTILS.register_module()
 class PhrasePromptInit(BasePromptInit):
     """The token embeddings of ``phrase`` (without start/end tokens).
 
@@ -87,7 +87,7 @@ class PhrasePromptInit(BasePromptInit):
         return embeds.detach().float().cpu().clone()
 
 
-@MODELS.register_module()
+@TASK_UTILS.register_module()
 class RandomPromptInit(BasePromptInit):
     """Independent ``N(0, std^2)`` entries.
 
@@ -186,14 +186,14 @@ class _STPromptInit(BasePromptInit):
         return eos.expand(num_tokens, -1) + noise.expand(num_tokens, -1)
 
 
-@MODELS.register_module()
+@TASK_UTILS.register_module()
 class SameSTPromptInit(_STPromptInit):
     """Every token = EOS embedding + one shared noise draw (``same_st``)."""
 
     shared_noise = True
 
 
-@MODELS.register_module()
+@TASK_UTILS.register_module()
 class DiffSTPromptInit(_STPromptInit):
     """Token i = EOS embedding + its own noise draw (``diff_st``)."""
 
@@ -206,7 +206,7 @@ def build_prompt_init(init) -> BasePromptInit:
     Args:
         init (str | dict | BasePromptInit | None): ``'a photo of a'`` ->
             :class:`PhrasePromptInit`; None -> :class:`RandomPromptInit`;
-            a dict is built from ``MODELS``.
+            a dict is built from ``TASK_UTILS``.
 
     Returns:
         BasePromptInit: The initialiser.
@@ -216,7 +216,7 @@ def build_prompt_init(init) -> BasePromptInit:
     if isinstance(init, str):
         return PhrasePromptInit(init)
     if isinstance(init, dict):
-        init = MODELS.build(init)
+        init = TASK_UTILS.build(init)
     if not isinstance(init, BasePromptInit):
         raise TypeError('a prompt init must be a phrase, None, a config '
                         'dict or a BasePromptInit, but got '

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
+from ..clip import OpenCLIPTextEncoder as TextEncoder
 
 
 class FrozenTextTargets(nn.Module):
@@ -29,8 +30,8 @@ class FrozenTextTargets(nn.Module):
         ConfigError: ``prompts`` has parameters.
     """
 
-    def __init__(self, prompts: Union[dict, nn.Module], text_encoder,
-                 owner: str):
+    def __init__(self, prompts: Union[dict, nn.Module],
+                 text_encoder: TextEncoder, owner: str):
         super().__init__()
         if isinstance(prompts, dict):
             prompts = MODELS.build(
@@ -46,7 +47,7 @@ class FrozenTextTargets(nn.Module):
 
     def set_class_names(self,
                         classnames: Sequence[str],
-                        text_encoder,
+                        text_encoder: TextEncoder,
                         template: Optional[str] = None,
                         dataset_name: Optional[str] = None) -> None:
         """Bind the class list (see ``PromptClsHead.set_class_names``);
@@ -61,7 +62,7 @@ class FrozenTextTargets(nn.Module):
             dataset_name=dataset_name)
         self._classes, self._cache = key, None
 
-    def forward(self, text_encoder) -> torch.Tensor:
+    def forward(self, text_encoder: TextEncoder) -> torch.Tensor:
         """L2-normalised target features ``(num_classes, D)``, without
         gradients."""
         key = (self._classes, text_encoder.device,

@@ -7,6 +7,8 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
+from ..clip import OpenCLIPTextEncoder as TextEncoder
+
 #: Word sets already warned about by :meth:`BasePromptLearner.
 #: check_vocabulary` (once per set, not at every re-binding).
 _WARNED_WORD_SETS: Set[frozenset] = set()
@@ -53,7 +55,7 @@ class BasePromptLearner(BaseModule):
 
     def set_class_names(self,
                         classnames: Sequence[str],
-                        text_encoder,
+                        text_encoder: TextEncoder,
                         template: Optional[str] = None,
                         dataset_name: Optional[str] = None) -> None:
         """Build the class-dependent prompt parts.
@@ -69,7 +71,7 @@ class BasePromptLearner(BaseModule):
         """
         raise NotImplementedError
 
-    def forward(self, text_encoder) -> torch.Tensor:
+    def forward(self, text_encoder: TextEncoder) -> torch.Tensor:
         """Class text features ``(num_classes, embed_dim)``."""
         raise NotImplementedError
 
@@ -85,7 +87,7 @@ class BasePromptLearner(BaseModule):
         return None
 
     def check_vocabulary(self,
-                         text_encoder,
+                         text_encoder: TextEncoder,
                          tokens: Sequence[torch.Tensor],
                          texts: Iterable[str],
                          skip: Optional[Tuple[int, int]] = None) -> None:

@@ -6,6 +6,7 @@ import torch.nn as nn
 
 from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
+from ..clip import OpenCLIPTextEncoder as TextEncoder
 from .coop import CoOpPromptLearner
 
 
@@ -40,7 +41,7 @@ class CoCoOpPromptLearner(CoOpPromptLearner):
     """
 
     def __init__(self,
-                 text_encoder,
+                 text_encoder: TextEncoder,
                  n_ctx: Optional[int] = None,
                  ctx_init: Union[str, dict, None] = 'a photo of a',
                  reduction: int = 16,
@@ -65,7 +66,7 @@ class CoCoOpPromptLearner(CoOpPromptLearner):
             nn.Linear(dim // reduction,
                       text_encoder.width)).to(text_encoder.device)
 
-    def conditional_features(self, text_encoder,
+    def conditional_features(self, text_encoder: TextEncoder,
                              image: torch.Tensor) -> torch.Tensor:
         """Class text features conditioned on each image.
 

@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 
 from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
+from ..clip import OpenCLIPTextEncoder as TextEncoder
 from .base import BasePromptLearner
 from .initializers import PhrasePromptInit, RandomPromptInit, build_prompt_init
 
@@ -56,7 +57,7 @@ class CoOpPromptLearner(BasePromptLearner):
     POSITIONS = ('end', 'middle', 'front')
 
     def __init__(self,
-                 text_encoder,
+                 text_encoder: TextEncoder,
                  n_ctx: Optional[int] = None,
                  ctx_init: Union[str, dict, None] = 'a photo of a',
                  class_specific: bool = False,
@@ -118,7 +119,7 @@ class CoOpPromptLearner(BasePromptLearner):
                 f'n_ctx={n_ctx} but ctx_init={ctx_init!r} has {implied} '
                 'tokens; drop n_ctx or change the phrase.')
 
-    def _log_phrase(self, init: PhrasePromptInit, text_encoder,
+    def _log_phrase(self, init: PhrasePromptInit, text_encoder: TextEncoder,
                     num_classes: Optional[int]) -> None:
         """Log how a phrase init became context tokens (see ``ctx_init``).
         """
@@ -148,7 +149,7 @@ class CoOpPromptLearner(BasePromptLearner):
 
     def set_class_names(self,
                         classnames: Sequence[str],
-                        text_encoder,
+                        text_encoder: TextEncoder,
                         template: Optional[str] = None,
                         dataset_name: Optional[str] = None) -> None:
         if self.class_specific and len(classnames) != self.ctx.shape[0]:
@@ -213,7 +214,7 @@ class CoOpPromptLearner(BasePromptLearner):
             prompts.append(torch.cat([prefix[i:i + 1], *parts, rest], dim=1))
         return torch.cat(prompts, dim=0)
 
-    def forward(self, text_encoder) -> torch.Tensor:
+    def forward(self, text_encoder: TextEncoder) -> torch.Tensor:
         prompts = self.assemble(self.ctx)
         return text_encoder(prompts, self.tokens.to(prompts.device))
 

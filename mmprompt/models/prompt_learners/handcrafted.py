@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 
 from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
+from ..clip import OpenCLIPTextEncoder as TextEncoder
 from .base import BasePromptLearner
 
 
@@ -43,7 +44,7 @@ class HandcraftedPrompts(BasePromptLearner):
 
     def __init__(self,
                  templates: Union[str, Sequence[str]] = 'dataset',
-                 text_encoder=None,
+                 text_encoder: Optional[TextEncoder] = None,
                  average: str = 'normalized',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
@@ -84,7 +85,7 @@ class HandcraftedPrompts(BasePromptLearner):
 
     def set_class_names(self,
                         classnames: Sequence[str],
-                        text_encoder,
+                        text_encoder: TextEncoder,
                         template: Optional[str] = None,
                         dataset_name: Optional[str] = None) -> None:
         """Tokenise every class name in every template.
@@ -130,7 +131,7 @@ class HandcraftedPrompts(BasePromptLearner):
             f'templates ({what}), the last {templates[-1]!r}.' + note,
             logger='current')
 
-    def forward(self, text_encoder) -> torch.Tensor:
+    def forward(self, text_encoder: TextEncoder) -> torch.Tensor:
         self._check_bound()
         feats = 0
         for tokens in self._tokens:

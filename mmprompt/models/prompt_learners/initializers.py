@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from mmprompt.errors import ConfigError
 from mmprompt.registry import TASK_UTILS
+from ..clip import OpenCLIPTextEncoder as TextEncoder
 
 _NOISES = ('unit', 'rpo', 'gaussian')
 
@@ -35,11 +36,12 @@ class BasePromptInit:
     """Interface: ``init(text_encoder, num_tokens) -> (num_tokens, width)``.
     """
 
-    def default_num_tokens(self, text_encoder) -> Optional[int]:
+    def default_num_tokens(self, text_encoder: TextEncoder) -> Optional[int]:
         """Token count the initialiser implies (None: no preference)."""
         return None
 
-    def __call__(self, text_encoder, num_tokens: int) -> torch.Tensor:
+    def __call__(self, text_encoder: TextEncoder,
+                 num_tokens: int) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -60,10 +62,10 @@ class PhrasePromptInit(BasePromptInit):
                               f'str, but got {phrase!r}.')
         self.phrase = phrase
 
-    def default_num_tokens(self, text_encoder) -> int:
+    def default_num_tokens(self, text_encoder: TextEncoder) -> int:
         return len(text_encoder.encode_words(self.phrase))
 
-    def word_tokens(self, text_encoder) -> List[Tuple[str, int]]:
+    def word_tokens(self, text_encoder: TextEncoder) -> List[Tuple[str, int]]:
         """The phrase's words (split at white space, as CoOp counts them)
         and how many tokens each becomes.
 
@@ -74,7 +76,8 @@ class PhrasePromptInit(BasePromptInit):
         return [(word, len(text_encoder.encode_words(word)))
                 for word in re.split(r'\s+', self.phrase.strip())]
 
-    def __call__(self, text_encoder, num_tokens: int) -> torch.Tensor:
+    def __call__(self, text_encoder: TextEncoder,
+                 num_tokens: int) -> torch.Tensor:
         count = self.default_num_tokens(text_encoder)
         if num_tokens > count:
             raise ConfigError(
@@ -98,11 +101,12 @@ class RandomPromptInit(BasePromptInit):
     def __init__(self, std: float = 0.02):
         self.std = std
 
-    def __call__(self, text_encoder, num_tokens: int) -> torch.Tensor:
+    def __call__(self, text_encoder: TextEncoder,
+                 num_tokens: int) -> torch.Tensor:
         return torch.randn(num_tokens, text_encoder.width) * self.std
 
 
-def end_of_text_id(text_encoder) -> int:
+def end_of_text_id(text_encoder: TextEncoder) -> int:
     """The end-of-text token id the text encoder pools its features at.
 
     Read from the tokenizer itself: the empty text tokenises to
@@ -172,7 +176,8 @@ class _STPromptInit(BasePromptInit):
         self.scale = scale
         self.std = scale if std is None else std
 
-    def __call__(self, text_encoder, num_tokens: int) -> torch.Tensor:
+    def __call__(self, text_encoder: TextEncoder,
+                 num_tokens: int) -> torch.Tensor:
         eot = end_of_text_id(text_encoder)
         with torch.no_grad():
             eos = text_encoder.token_embedding.weight[eot].detach().float(

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
+from ..clip import OpenCLIPTextEncoder as TextEncoder
 from .coop import CoOpPromptLearner
 
 
@@ -52,7 +53,7 @@ class InstancePromptLearner(CoOpPromptLearner):
     """
 
     def __init__(self,
-                 text_encoder,
+                 text_encoder: TextEncoder,
                  num_classes: int,
                  num_shots: int,
                  n_ctx: Optional[int] = 16,
@@ -134,7 +135,7 @@ class InstancePromptLearner(CoOpPromptLearner):
 
     def set_class_names(self,
                         classnames: Sequence[str],
-                        text_encoder,
+                        text_encoder: TextEncoder,
                         template: Optional[str] = None,
                         dataset_name: Optional[str] = None) -> None:
         if len(classnames) != self.num_train_classes:
@@ -152,7 +153,7 @@ class InstancePromptLearner(CoOpPromptLearner):
     def _lead(self) -> str:
         return ' '.join([super()._lead()] + ['X'] * self.n_instance_ctx)
 
-    def instance_features(self, text_encoder,
+    def instance_features(self, text_encoder: TextEncoder,
                           index: torch.Tensor) -> torch.Tensor:
         """Text features ``(len(index), embed_dim)`` of instance prompts.
 
@@ -173,7 +174,7 @@ class InstancePromptLearner(CoOpPromptLearner):
             torch.cat(parts, dim=1),
             self.tokens.to(ctx.device)[labels])
 
-    def forward(self, text_encoder) -> torch.Tensor:
+    def forward(self, text_encoder: TextEncoder) -> torch.Tensor:
         """Class features: the mean of a class's normalised instance features.
 
         Used where one feature per class is wanted (e.g. plots); the

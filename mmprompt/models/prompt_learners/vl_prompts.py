@@ -17,7 +17,9 @@ import torch
 import torch.nn as nn
 
 from mmprompt.errors import ConfigError
-from mmprompt.models.clip import VISION_PROMPT_POSITIONS, VisualPrompts
+from mmprompt.models.clip import VISION_PROMPT_POSITIONS
+from mmprompt.models.clip import OpenCLIPTextEncoder as TextEncoder
+from mmprompt.models.clip import VisualPrompts
 from mmprompt.registry import MODELS
 from .coop import CoOpPromptLearner
 
@@ -83,7 +85,7 @@ class VLPromptLearner(CoOpPromptLearner):
     """
 
     def __init__(self,
-                 text_encoder,
+                 text_encoder: TextEncoder,
                  image_encoder=None,
                  n_ctx: Optional[int] = 2,
                  ctx_init: Union[str, dict, None] = 'a photo of a',
@@ -237,7 +239,7 @@ class VLPromptLearner(CoOpPromptLearner):
             tokens = list(self.vision_prompts)
         return VisualPrompts(tokens, self.vision_position)
 
-    def forward(self, text_encoder) -> torch.Tensor:
+    def forward(self, text_encoder: TextEncoder) -> torch.Tensor:
         self._check_vision_bound()
         if self.ctx is None:
             self._check_bound()
@@ -270,7 +272,7 @@ class MaPLePromptLearner(VLPromptLearner):
     """
 
     def __init__(self,
-                 text_encoder,
+                 text_encoder: TextEncoder,
                  n_ctx: int = 2,
                  ctx_init: Union[str, dict, None] = 'a photo of a',
                  depth: int = 9,
@@ -303,7 +305,7 @@ class IVLPPromptLearner(VLPromptLearner):
     """
 
     def __init__(self,
-                 text_encoder,
+                 text_encoder: TextEncoder,
                  n_ctx: int = 2,
                  n_vision_ctx: int = 2,
                  ctx_init: Union[str, dict, None] = 'a photo of a',
@@ -337,7 +339,7 @@ class VPTDeepPromptLearner(VLPromptLearner):
     """
 
     def __init__(self,
-                 text_encoder,
+                 text_encoder: TextEncoder,
                  n_vision_ctx: int = 8,
                  depth: int = 12,
                  phrase: str = 'a photo of a',
@@ -369,7 +371,7 @@ class DAPTPromptLearner(VLPromptLearner):
     """
 
     def __init__(self,
-                 text_encoder,
+                 text_encoder: TextEncoder,
                  n_ctx: int = 16,
                  ctx_init: Union[str, dict, None] = None,
                  n_vision_ctx: int = 16,

@@ -7,6 +7,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 
 from mmprompt import registry
 from mmprompt.models.clip import open_clip_adapter
@@ -20,7 +21,8 @@ REGISTRIES = [
     registry.MODELS, registry.DATASETS, registry.TRANSFORMS, registry.HOOKS,
     registry.METRICS, registry.PARAM_SCHEDULERS, registry.OPTIMIZERS,
     registry.OPTIM_WRAPPERS, registry.DATA_SAMPLERS, registry.VISUALIZERS,
-    registry.VISBACKENDS, registry.LOOPS, registry.WEIGHT_INITIALIZERS
+    registry.VISBACKENDS, registry.LOOPS, registry.WEIGHT_INITIALIZERS,
+    registry.TASK_UTILS
 ]
 _BUILT = {}
 #: mmengine's Runner takes each loop's three settings all or none (else it
@@ -156,7 +158,7 @@ def test_meta_configs_have_the_papers_settings(name, ways):
                                    4)
     assert (loader.dataset.type, loader.dataset.num_shots,
             loader.dataset.subsample) == ('CoOpDTD', 16, 'base')
-    assert cfg.train_cfg.max_epochs == cfg.param_scheduler[1].T_max == 100
+    assert cfg.train_cfg.max_epochs == _t_max(cfg) == 100
     optimizer = cfg.optim_wrapper.optimizer
     assert (optimizer.type, optimizer.lr, optimizer.momentum,
             optimizer.weight_decay) == ('SGD', 2e-3, 0.9, 5e-4)
@@ -197,7 +199,7 @@ def test_protocol_configs_of_every_dataset(name):
             epochs = 50 if name == 'imagenet' else 200
             for cfg in (b2n, few):
                 assert cfg.train_cfg.max_epochs == epochs
-                assert cfg.param_scheduler[1].T_max == epochs
+                assert _t_max(cfg) == epochs
                 # ImageNet's val split is its test split: no validation.
                 assert (cfg.val_dataloader is None) is (name == 'imagenet')
                 assert (cfg.val_cfg is None) is (name == 'imagenet')
@@ -214,7 +216,7 @@ def _peer_head(method, name, batch_size, epochs):
     assert cfg.train_dataloader.dataset == coop.train_dataloader.dataset
     assert cfg.test_dataloader.dataset == coop.test_dataloader.dataset
     assert cfg.train_dataloader.batch_size == batch_size
-    assert cfg.train_cfg.max_epochs == cfg.param_scheduler[1].T_max == epochs
+    assert cfg.train_cfg.max_epochs == _t_max(cfg) == epochs
     assert cfg.optim_wrapper.optimizer.lr == 2e-3
     assert (cfg.val_cfg is None) is (name == 'imagenet')
     return cfg.model.head
@@ -244,11 +246,22 @@ def test_domain_generalisation_targets_are_test_only(name):
         assert cfg.test_evaluator.type == 'Accuracy'
 
 
+def _t_max(cfg):
+    """The cosine's ``T_max`` as the runner builds it (``end`` defaults to
+    ``train_cfg.max_epochs``, which ``DasslCosineLR`` anneals over)."""
+    cosine = dict(cfg.param_scheduler[1])
+    cosine.setdefault('end', cfg.train_cfg.max_epochs)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.)
+    with DefaultScope.overwrite_default_scope('mmprompt'):
+        return registry.PARAM_SCHEDULERS.build(
+            cosine, default_args=dict(optimizer=optimizer)).T_max
+
+
 def _schedule(cfg):
     optimizer = cfg.optim_wrapper.optimizer
     return (cfg.train_dataloader.batch_size, cfg.train_cfg.max_epochs,
-            cfg.param_scheduler[1].T_max, optimizer.type, optimizer.lr,
-            optimizer.momentum, optimizer.weight_decay)
+            _t_max(cfg), optimizer.type, optimizer.lr, optimizer.momentum,
+            optimizer.weight_decay)
 
 
 @pytest.mark.parametrize('name', BENCHMARK)
@@ -435,3 +448,22 @@ def test_instance_and_linear_probe_configs_of_the_rn50_table(name):
             probe.model.head.in_channels) == ('LinearClsHead', num_classes,
                                               1024)
     assert probe.val_dataloader.dataset.num_shots == 4
+
+
+def test_no_leaf_restates_the_schedule_and_max_epochs_alone_sets_it():
+    leaves = [
+        path for path in glob.glob(
+            osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+        if '_base_' not in path
+    ]
+    restating = [
+        osp.relpath(path, REPO) for path in leaves
+        if 'param_scheduler' in open(path).read()
+    ]
+    assert restating == []
+    cfg = _cfg('coop', 'coop_tinyclip_procdtd.py')
+    assert cfg.param_scheduler[1] == dict(
+        type='DasslCosineLR', eta_min=0., by_epoch=True, begin=1)
+    assert _t_max(cfg) == cfg.train_cfg.max_epochs == 50
+    cfg.merge_from_dict({'train_cfg.max_epochs': 7})  # as --cfg-options does
+    assert _t_max(cfg) == 7

@@ -28,7 +28,7 @@ twice is an error. Runs with other ``--cfg-options`` need another
 ``--cfg-options`` go to every training and to the test of each given config
 (the model must match its checkpoint). A config that is only tested keeps
 those whose top-level key it has: training options such as
-``train_cfg.max_epochs=5 param_scheduler.1.T_max=5`` are left out of its
+``train_cfg.max_epochs=5 train_cfg.val_interval=5`` are left out of its
 test, with a note naming them, so one call can mix zero-shot CLIP and
 trained methods. ``--test-configs`` get none of them (a data root of the
 source dataset must not reach the targets); ``--test-cfg-options`` go to
@@ -564,8 +564,8 @@ def main(argv=None):
         default=[],
         help='key=value overrides for the trainings and tests of the given '
         'configs; a config that is only tested (zero-shot) leaves out those '
-        'whose top-level key it lacks, e.g. train_cfg.max_epochs=5 '
-        'param_scheduler.1.T_max=5, with a note')
+        'whose top-level key it lacks, e.g. train_cfg.max_epochs=5, with a '
+        'note')
     parser.add_argument(
         '--debug',
         action='store_true',

@@ -275,7 +275,7 @@ def check_not_finished(cfg, checkpoint):
             f'--resume: checkpoint {checkpoint} is at {unit} {done} and '
             f'train_cfg.{key} is {end}, so nothing is left to train. Raise '
             f'train_cfg.{key} to train further (--cfg-options '
-            f'train_cfg.{key}=N; with a cosine schedule also its T_max), or '
+            f'train_cfg.{key}=N), or '
             'test the checkpoint with tools/test.py.')
 
 

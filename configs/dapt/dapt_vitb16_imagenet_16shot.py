@@ -15,15 +15,6 @@ optim_wrapper = dict(optimizer=dict(lr=2))
 model = dict(
     head=dict(
         loss_intra=dict(loss_weight=0.01), loss_inter=dict(loss_weight=0.01)))
-param_scheduler = [
-    dict(type='ConstantWarmupLR', warmup_lr=1e-5, begin=0, end=1),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs,
-        eta_min=0.,
-        by_epoch=True,
-        begin=1),
-]
 train_cfg = dict(max_epochs=max_epochs)
 
 # ImageNet's val split is its test split: no validation loop.

@@ -11,15 +11,6 @@ _base_ = [
 train_dataloader = dict(batch_size=4)
 max_epochs = 2
 optim_wrapper = dict(optimizer=dict(lr=0.0026))
-param_scheduler = [
-    dict(type='ConstantWarmupLR', warmup_lr=1e-5, begin=0, end=1),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs,
-        eta_min=0.,
-        by_epoch=True,
-        begin=1),
-]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 
 # ImageNet's val split is its test split: no validation loop.

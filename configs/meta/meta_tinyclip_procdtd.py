@@ -20,15 +20,6 @@ train_dataloader = dict(
         iters_per_epoch=10))
 
 max_epochs = 50
-param_scheduler = [
-    dict(type='ConstantWarmupLR', warmup_lr=1e-5, begin=0, end=1),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs,
-        eta_min=0.,
-        by_epoch=True,
-        begin=1),
-]
 train_cfg = dict(max_epochs=max_epochs, val_interval=10)
 default_hooks = dict(checkpoint=dict(interval=25))
 

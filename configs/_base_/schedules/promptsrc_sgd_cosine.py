@@ -7,13 +7,4 @@ _base_ = ['./coop_sgd_cosine.py']
 lr = 0.0025
 max_epochs = 20
 optim_wrapper = dict(optimizer=dict(lr=lr))
-param_scheduler = [
-    dict(type='ConstantWarmupLR', warmup_lr=1e-5, begin=0, end=1),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs,
-        eta_min=0.,
-        by_epoch=True,
-        begin=1),
-]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

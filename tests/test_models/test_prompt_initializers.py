@@ -33,8 +33,8 @@ def test_same_st_tokens_are_identical_and_near_eos(encoder):
 
 def test_diff_st_tokens_are_distinct_and_near_eos(encoder):
     torch.manual_seed(0)
-    tokens = TASK_UTILS.build(dict(type='DiffSTPromptInit', scale=0.1))(encoder,
-                                                                    16)
+    tokens = TASK_UTILS.build(dict(type='DiffSTPromptInit',
+                                   scale=0.1))(encoder, 16)
     offsets = tokens - _eos(encoder)
     torch.testing.assert_close(offsets.norm(dim=-1), torch.full((16, ), 0.1))
     assert torch.cdist(tokens, tokens).add(torch.eye(16)).min() > 1e-3
@@ -55,7 +55,8 @@ def test_draws_follow_the_seed(encoder):
 
 
 def test_phrase_and_random(encoder):
-    phrase = TASK_UTILS.build(dict(type='PhrasePromptInit', phrase='a photo of'))
+    phrase = TASK_UTILS.build(
+        dict(type='PhrasePromptInit', phrase='a photo of'))
     assert phrase.default_num_tokens(encoder) == 3
     expected = encoder.embed(encoder.tokenize('a photo of'))[0, 1:4]
     torch.testing.assert_close(phrase(encoder, 3), expected.detach())
@@ -65,7 +66,8 @@ def test_phrase_and_random(encoder):
             r"phrase 'a photo of' has 3"):
         phrase(encoder, 5)
     torch.manual_seed(0)
-    random = TASK_UTILS.build(dict(type='RandomPromptInit', std=0.02))(encoder, 64)
+    random = TASK_UTILS.build(dict(type='RandomPromptInit', std=0.02))(encoder,
+                                                                       64)
     assert 0.018 < random.std().item() < 0.022
     assert abs(random.mean().item()) < 0.002
 

@@ -1,6 +1,5 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """Every config in configs/ loads, names registered types and builds."""
-import functools
 import glob
 import os.path as osp
 
@@ -10,7 +9,6 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmprompt import registry
-from mmprompt.models.clip import open_clip_adapter
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -30,21 +28,6 @@ _BUILT = {}
 LOOPS = (('train_dataloader', 'train_cfg',
           'optim_wrapper'), ('val_dataloader', 'val_cfg', 'val_evaluator'),
          ('test_dataloader', 'test_cfg', 'test_evaluator'))
-
-
-@pytest.fixture(scope='module', autouse=True)
-def _shared_clip():
-    """One random-weight CLIP per architecture for all configs.
-
-    The towers are frozen, so models built from many configs may share
-    them; only the prompt learners are built per model config.
-    """
-    original = open_clip_adapter.build_open_clip
-    open_clip_adapter.build_open_clip = functools.lru_cache(
-        maxsize=None)(lambda name, pretrained=None, cache_dir=None, **kwargs:
-                      original(name, pretrained, cache_dir, **kwargs))
-    yield
-    open_clip_adapter.build_open_clip = original
 
 
 def _types(node):

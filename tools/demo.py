@@ -45,8 +45,8 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     sys.path.insert(0, REPO)
-    from mmprompt.datasets.procedural import ensure_procedural_dataset
     from mmprompt.errors import MMPromptError
+    from mmprompt.offline import ensure_procedural_dataset
 
     data_root = osp.join(REPO, args.data_root)
     try:

@@ -7,13 +7,9 @@ from .coop_standard import (CoOpCaltech101, CoOpEuroSAT, CoOpFGVCAircraft,
 from .dtd import CoOpDTD
 from .imagenet import (CoOpImageNet, CoOpImageNetA, CoOpImageNetR,
                        CoOpImageNetSketch, CoOpImageNetV2)
-from .procedural import (COLOURS, PROCEDURAL_CLASSES, SCALES, STYLES,
-                         CoOpProceduralDTD, make_procedural_dataset,
-                         render_texture)
+from .procedural import CoOpProceduralDTD
 from .samplers import EpisodicBatchSampler, ViewSampler
-from .synthetic import CoOpSynthetic, make_synthetic_coop_dataset
-from .templates import (COOP_TEMPLATES, IMAGENET_TEMPLATES,
-                        IMAGENET_TEMPLATES_SELECT, get_templates)
+from .synthetic import CoOpSynthetic
 from .transforms import LoadCoOpImage  # noqa: F401
 from .views import ViewIndex, seeded_view, view_seed
 
@@ -23,9 +19,6 @@ __all__ = [
     'CoOpStanfordCars', 'CoOpSUN397', 'CoOpUCF101', 'CoOpImageNet',
     'CoOpImageNetV2', 'CoOpImageNetSketch', 'CoOpImageNetA', 'CoOpImageNetR',
     'CoOpSynthetic', 'sample_few_shot', 'select_classes', 'split_base_new',
-    'relabel_items', 'make_synthetic_coop_dataset', 'COOP_TEMPLATES',
-    'IMAGENET_TEMPLATES', 'IMAGENET_TEMPLATES_SELECT', 'get_templates',
-    'CoOpProceduralDTD', 'PROCEDURAL_CLASSES', 'STYLES', 'COLOURS', 'SCALES',
-    'render_texture', 'make_procedural_dataset', 'EpisodicBatchSampler',
+    'relabel_items', 'CoOpProceduralDTD', 'EpisodicBatchSampler',
     'ViewSampler', 'ViewIndex', 'view_seed', 'seeded_view'
 ]

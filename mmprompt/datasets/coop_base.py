@@ -11,23 +11,21 @@ files) and a seeded few-shot draw on top of it. This module holds
 * :class:`CoOpDataset`, which reads a split file, checks it (no image
   listed twice in a split, no val/test class without training images, one
   label per class name) and applies them. Concrete datasets only name their
-  paths, template and class-name cleaning, and
-* :func:`write_dataset_atomically`, with which the offline generators write
-  a dataset through a temporary folder renamed into place.
+  paths, template and class-name cleaning.
+
+Writing datasets is no part of it: the offline world's generators
+(:mod:`mmprompt.offline`) do that.
 
 Items are CoOp split entries: ``(rel_path, label, classname)`` sequences.
 """
 import json
 import logging
 import math
-import os
 import os.path as osp
 import random
-import shutil
-import uuid
 from collections import Counter, defaultdict
-from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
-                    Tuple, TypeVar)
+from typing import (Any, Dict, Iterable, List, Optional, Sequence, Tuple,
+                    TypeVar)
 
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import print_log
@@ -35,7 +33,7 @@ from mmpretrain.datasets import BaseDataset
 
 from mmprompt.errors import ConfigError, DataError, PathNotFoundError
 from mmprompt.registry import DATASETS
-from .templates import COOP_TEMPLATES
+from mmprompt.templates import COOP_TEMPLATES
 from .views import ViewIndex, seeded_view
 
 Item = TypeVar('Item', bound=Sequence)
@@ -244,105 +242,6 @@ def relabel_items(items: Sequence[Item], mapping: Dict[int,
     """
     return [(item[0], mapping[item[1]], *item[2:]) for item in items
             if item[1] in mapping]
-
-
-def write_split(split: dict, split_path: str) -> None:
-    """Write a ``split_zhou_*.json`` file as CoOp formats it."""
-    with open(split_path, 'w') as f:
-        json.dump(split, f, indent=4, separators=(',', ': '))
-
-
-def _not_empty_error(out_dir: str) -> FileExistsError:
-    return FileExistsError(
-        f"'{out_dir}' is not empty; choose an empty or new folder, or "
-        'pass overwrite=True (replaces its images/ and split file).')
-
-
-def _move_into(tmp_dir: str, out_dir: str, split_file: str) -> None:
-    """Replace ``out_dir``'s ``images/`` and split file by ``tmp_dir``'s.
-
-    The old split file goes first and the new one comes last, so an
-    interrupted replacement never leaves a split file next to images it
-    does not describe.
-    """
-    split_path = osp.join(out_dir, split_file)
-    image_root = osp.join(out_dir, 'images')
-    if osp.lexists(split_path):
-        os.remove(split_path)
-    shutil.rmtree(image_root, ignore_errors=True)
-    shutil.move(osp.join(tmp_dir, 'images'), image_root)
-    shutil.move(osp.join(tmp_dir, split_file), split_path)
-
-
-def write_dataset_atomically(out_dir: str,
-                             split_file: str,
-                             write: Callable[[str, str], dict],
-                             overwrite: bool = False) -> dict:
-    """Write a generated dataset so that no half-written folder remains.
-
-    ``write(split_path, image_root)`` writes the split file and the images
-    into a new temporary folder next to ``out_dir``
-    (``.<name>.tmp-<pid>-<random>``). Only when it has finished is that
-    folder renamed to ``out_dir`` (one atomic ``os.rename``), so a process
-    killed while writing leaves ``out_dir`` absent (and at most a stale
-    temporary folder, which may be deleted), never a folder without its
-    split file. An empty ``out_dir`` is replaced the same way; a non-empty
-    one only with ``overwrite`` (then its ``images/`` and split file are
-    replaced, other files are kept).
-
-    When two processes (e.g. the ranks of a distributed run) write the same
-    ``out_dir`` at once, the first rename wins; the other process removes its
-    temporary folder and gets a :class:`FileExistsError`, after which the
-    winner's complete dataset is in place.
-
-    Args:
-        out_dir (str): The dataset root to write.
-        split_file (str): Name of the split file in it.
-        write (Callable[[str, str], dict]): Writes the dataset given the
-            split file's path and the image folder, and returns the split.
-        overwrite (bool): Allow a non-empty ``out_dir``. Defaults to False.
-
-    Returns:
-        dict: What ``write`` returned.
-
-    Raises:
-        FileExistsError: ``out_dir`` is not empty and ``overwrite`` is False
-            (also when another process filled it meanwhile), or it is a
-            file.
-    """
-    if osp.lexists(out_dir) and not osp.isdir(out_dir):
-        raise FileExistsError(
-            f"'{out_dir}' exists and is not a folder; choose a new folder.")
-    if osp.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise _not_empty_error(out_dir)
-    target = osp.abspath(out_dir)
-    parent = osp.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    # os.mkdir (unlike tempfile.mkdtemp) honours the umask, so the renamed
-    # folder gets the permissions of any other new folder.
-    tmp_dir = osp.join(
-        parent, f'.{osp.basename(target)}.tmp-{os.getpid()}-'
-        f'{uuid.uuid4().hex[:8]}')
-    os.mkdir(tmp_dir)
-    try:
-        result = write(
-            osp.join(tmp_dir, split_file), osp.join(tmp_dir, 'images'))
-        try:
-            # Atomic; replaces a missing or empty folder (POSIX).
-            os.rename(tmp_dir, target)
-            return result
-        except OSError:
-            if not osp.isdir(target):
-                raise
-        if os.listdir(target) and not overwrite:
-            # Another writer's rename came first: keep its dataset.
-            raise _not_empty_error(out_dir)
-        # Overwrite, or an empty folder a rename cannot replace (a mount
-        # point): move the contents instead.
-        _move_into(tmp_dir, target, split_file)
-        return result
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 @DATASETS.register_module()
@@ -554,8 +453,8 @@ class CoOpDataset(BaseDataset):
         Called at construction when ``WRITES_ON_FIRST_USE`` is True and
         ``data_root`` (local storage) does not exist. Implementations write
         through a temporary folder renamed into place (see
-        :func:`write_dataset_atomically`), so concurrent ranks and killed
-        runs leave a complete dataset or none.
+        :func:`mmprompt.offline.write_dataset_atomically`), so concurrent
+        ranks and killed runs leave a complete dataset or none.
 
         Args:
             data_root (str): The missing dataset folder.

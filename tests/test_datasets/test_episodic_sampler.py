@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from mmengine.dataset import DefaultSampler
 
-from mmprompt.datasets import EpisodicBatchSampler, make_synthetic_coop_dataset
+from mmprompt.datasets import EpisodicBatchSampler
+from mmprompt.offline import make_synthetic_coop_dataset
 from mmprompt.registry import DATA_SAMPLERS, DATASETS
 
 MODULE = 'mmprompt.datasets.samplers.episodic'

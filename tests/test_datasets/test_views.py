@@ -20,9 +20,9 @@ from test_episodic_sampler import LabelledDataset
 from torch.utils.data import DataLoader
 
 from mmprompt.datasets import (CoOpSynthetic, EpisodicBatchSampler, ViewIndex,
-                               ViewSampler, make_synthetic_coop_dataset,
-                               seeded_view, view_seed)
+                               ViewSampler, seeded_view, view_seed)
 from mmprompt.datasets.views import unseeded_views_reason
+from mmprompt.offline import make_synthetic_coop_dataset
 from mmprompt.registry import DATA_SAMPLERS
 
 # DefaultSampler (and so ViewSampler) reads the ranks here.

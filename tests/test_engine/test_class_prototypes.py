@@ -11,10 +11,10 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
-from mmprompt.datasets import make_synthetic_coop_dataset
 from mmprompt.datasets.views import ViewIndex
 from mmprompt.engine import class_prototypes, seeded_global_rngs
 from mmprompt.models import TINY_MODEL
+from mmprompt.offline import make_synthetic_coop_dataset
 from mmprompt.registry import DATASETS, HOOKS, MODELS
 
 PIPELINE = [

@@ -15,7 +15,6 @@ from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-from mmprompt.datasets import make_synthetic_coop_dataset
 from mmprompt.datasets.transforms import LoadCoOpImage
 from mmprompt.datasets.views import ViewIndex
 from mmprompt.engine.feature_store import (STORE_ENV, FeatureStore,
@@ -24,6 +23,7 @@ from mmprompt.engine.feature_store import (STORE_ENV, FeatureStore,
                                            frozen_tower_reason,
                                            stored_features)
 from mmprompt.errors import ConfigError, DataError
+from mmprompt.offline import make_synthetic_coop_dataset
 from mmprompt.registry import DATASETS, HOOKS, MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

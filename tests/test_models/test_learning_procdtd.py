@@ -12,7 +12,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmprompt.datasets import PROCEDURAL_CLASSES, make_procedural_dataset
+from mmprompt.offline import PROCEDURAL_CLASSES, make_procedural_dataset
 
 # Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
 pytestmark = pytest.mark.slow

@@ -150,8 +150,7 @@ def _by_hand_ensemble(encoder, templates, classes):
 
 
 def test_imagenet_select_plus_dataset_is_coops_zeroshotclip2(text_encoder):
-    from mmprompt.datasets.templates import (IMAGENET_TEMPLATES_SELECT,
-                                             get_templates)
+    from mmprompt.templates import IMAGENET_TEMPLATES_SELECT, get_templates
     select = list(IMAGENET_TEMPLATES_SELECT)
     assert len(select) == 7
     assert get_templates('imagenet_select+EuroSAT'
@@ -184,8 +183,8 @@ def test_imagenet_select_plus_dataset_is_coops_zeroshotclip2(text_encoder):
 
 
 def test_set_plus_dataset_errors(text_encoder):
-    from mmprompt.datasets.templates import get_templates
     from mmprompt.errors import ConfigError
+    from mmprompt.templates import get_templates
     with pytest.raises(
             ConfigError,
             match=r"'imagenet_select\+foo': 'foo' "

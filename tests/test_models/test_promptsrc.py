@@ -4,14 +4,14 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
-from mmprompt.datasets.templates import (IMAGENET_TEMPLATES,
-                                         PROMPTSRC_TEMPLATES, get_templates)
 from mmprompt.engine.hooks import (GaussianPromptAggregationHook,
                                    gaussian_epoch_weights)
 from mmprompt.models import TINY_MODEL
 from mmprompt.models.heads import KgCoOpHead
 from mmprompt.models.heads.text_targets import FrozenTextTargets
 from mmprompt.registry import MODELS
+from mmprompt.templates import (IMAGENET_TEMPLATES, PROMPTSRC_TEMPLATES,
+                                get_templates)
 
 CLASSES = ['banded', 'dotted', 'striped']
 ENCODER = dict(type='OpenCLIPTextEncoder', model_name=TINY_MODEL)

@@ -26,9 +26,9 @@ from mmprompt.errors import PathNotFoundError, WeightsError
 from mmprompt.models import (TINY_MODEL, TINYCLIP_MODEL, OpenCLIPImageEncoder,
                              OpenCLIPTextEncoder, build_open_clip,
                              resolve_pretrained)
-from mmprompt.models.clip.open_clip_adapter import (OPENAI_EXTRA_KEYS,
-                                                    is_torchscript_archive,
-                                                    read_pretrained_file)
+from mmprompt.models.clip.weights import (OPENAI_EXTRA_KEYS,
+                                          is_torchscript_archive,
+                                          read_pretrained_file)
 
 #: The tests write TorchScript files with torch's deprecated jit API.
 pytestmark = pytest.mark.filterwarnings(

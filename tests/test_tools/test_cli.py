@@ -17,9 +17,9 @@ import pytest
 from mmengine.config import Config
 
 from mmprompt import cli
-from mmprompt.datasets import make_synthetic_coop_dataset
 from mmprompt.errors import (CheckpointError, ConfigError, PathNotFoundError,
                              WorkDirLockedError)
+from mmprompt.offline import make_synthetic_coop_dataset
 from mmprompt.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -10,7 +10,7 @@ import torch
 # A sibling test module (pytest puts this folder on sys.path).
 from test_train_test import CONFIG, REPO, TORCHRUN, _options, _run
 
-from mmprompt.datasets import make_synthetic_coop_dataset
+from mmprompt.offline import make_synthetic_coop_dataset
 
 # Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
 pytestmark = pytest.mark.slow

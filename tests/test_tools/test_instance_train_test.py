@@ -14,7 +14,7 @@ from mmengine.registry import DefaultScope
 from sklearn.linear_model import LogisticRegression
 from test_train_test import REPO, TORCHRUN, _run
 
-from mmprompt.datasets import make_procedural_dataset
+from mmprompt.offline import make_procedural_dataset
 from mmprompt.registry import DATASETS
 
 # Subprocess runs or full training runs: `pytest -m "not slow"` skips them.

@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from mmprompt.datasets import make_synthetic_coop_dataset
 from mmprompt.errors import ConfigError, DataError, PathNotFoundError
 from mmprompt.evaluation import harmonic_mean
+from mmprompt.offline import make_synthetic_coop_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'run_protocol.py')

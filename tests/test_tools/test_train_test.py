@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from mmprompt.datasets import make_synthetic_coop_dataset
+from mmprompt.offline import make_synthetic_coop_dataset
 
 # Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
 pytestmark = pytest.mark.slow

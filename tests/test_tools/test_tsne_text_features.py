@@ -13,7 +13,7 @@ from PIL import Image
 # A sibling test module (pytest puts this folder on sys.path).
 from test_train_test import REPO, _run
 
-from mmprompt.datasets import make_synthetic_coop_dataset
+from mmprompt.offline import make_synthetic_coop_dataset
 from mmprompt.registry import MODELS
 
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'tsne_text_features.py')

@@ -9,7 +9,7 @@ import torch
 # A sibling test module (pytest puts this folder on sys.path).
 from test_train_test import REPO, TORCHRUN, _run
 
-from mmprompt.datasets import make_procedural_dataset
+from mmprompt.offline import make_procedural_dataset
 
 # Subprocess runs or full training runs: `pytest -m "not slow"` skips them.
 pytestmark = pytest.mark.slow

@@ -17,9 +17,8 @@ import time
 
 from mmengine.logging import print_log
 
-from mmprompt.datasets.procedural import (PROCEDURAL_CLASSES,
-                                          PROCEDURAL_SPLIT_FILE, STYLES,
-                                          make_procedural_dataset)
+from mmprompt.offline import (PROCEDURAL_CLASSES, PROCEDURAL_SPLIT_FILE,
+                              STYLES, make_procedural_dataset)
 
 
 def parse_args(argv=None):

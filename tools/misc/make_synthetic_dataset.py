@@ -12,7 +12,7 @@ import argparse
 
 from mmengine.logging import print_log
 
-from mmprompt.datasets import make_synthetic_coop_dataset
+from mmprompt.offline import make_synthetic_coop_dataset
 
 
 def parse_args(argv=None):

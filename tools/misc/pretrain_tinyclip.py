@@ -37,10 +37,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmprompt.datasets.procedural import (COLOURS, PROCEDURAL_CLASSES, SCALES,
-                                          render_texture)
 from mmprompt.models.clip import (OpenCLIPImageEncoder, OpenCLIPTextEncoder,
                                   get_tokenizer)
+from mmprompt.offline import (COLOURS, PROCEDURAL_CLASSES, SCALES,
+                              render_texture)
 
 MODEL = 'mmprompt-tinyclip'
 MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)

@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 
 from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
+from mmprompt.templates import COOP_TEMPLATES, get_templates
 from ..clip import OpenCLIPTextEncoder as TextEncoder
 from .base import BasePromptLearner
 
@@ -70,7 +71,6 @@ class HandcraftedPrompts(BasePromptLearner):
         Returns:
             list[str]: The templates.
         """
-        from mmprompt.datasets.templates import get_templates
         if self.templates == 'dataset':
             if not template:
                 raise ConfigError(
@@ -115,7 +115,6 @@ class HandcraftedPrompts(BasePromptLearner):
     def _log_ensemble(self, templates: list, template: Optional[str],
                       dataset_name: Optional[str]) -> None:
         """Say which templates an ensemble averages (CoOp prints n)."""
-        from mmprompt.datasets.templates import COOP_TEMPLATES
         note = ''
         if isinstance(self.templates, str) and self.templates.endswith(
                 '+dataset') and dataset_name is None and (

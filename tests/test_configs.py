@@ -125,8 +125,9 @@ def test_config_builds(path):
     }
     method = osp.basename(osp.dirname(path))
     assert trainable == expected[method]
-    assert all(grad is (n.split('.')[1] in expected[method])
-               for n, grad in grads.items())
+    assert all(
+        grad is (n.split('.')[1] in expected[method])
+        for n, grad in grads.items())
 
 
 @pytest.mark.parametrize('name,ways', [('meta_vitb16_dtd', 5),

@@ -18,7 +18,9 @@ datasets are scanned:
 - :func:`check_cfg_options`: every ``--cfg-options`` key names a field the
   config has, or an argument the constructor of the enclosing ``type``
   takes. mmengine's ``merge_from_dict`` silently adds any other key, so
-  ``train_cfg.max_epoch=5`` would be ignored.
+  ``train_cfg.max_epoch=5`` would be ignored. :func:`merge_cfg_options`
+  parses, checks and merges them (``default_hooks.NAME=None`` turns a hook
+  off).
 - :func:`check_checkpoint`, :func:`check_out_file`, :func:`check_work_dir`,
   :func:`check_data_roots`, :func:`check_resumable`: the files and folders
   the run reads and writes.
@@ -56,9 +58,10 @@ from .errors import (CheckpointError, ConfigError, MMPromptError,
 __all__ = [
     'EXIT_USER_ERROR', 'LOCK_FILE', 'run_tool', 'format_error', 'explain',
     'explain_errors', 'strip_build_prefixes', 'load_config',
-    'parse_cfg_options', 'check_cfg_options', 'check_checkpoint',
-    'check_out_file', 'check_work_dir', 'check_data_roots', 'check_resumable',
-    'WorkDirLock', 'lock_work_dir', 'launcher_rank', 'check_launcher'
+    'parse_cfg_options', 'check_cfg_options', 'merge_cfg_options',
+    'check_checkpoint', 'check_out_file', 'check_work_dir', 'check_data_roots',
+    'check_resumable', 'WorkDirLock', 'lock_work_dir', 'launcher_rank',
+    'check_launcher'
 ]
 
 #: Exit status of a tool stopped by a user mistake (argparse uses it too).
@@ -85,6 +88,11 @@ _JUDGED_A_BUG = '_mmprompt_judged_a_bug'
 
 # The config file suffixes mmengine's Config.fromfile reads.
 _CONFIG_SUFFIXES = ('.py', '.yml', '.yaml', '.json')
+
+# The default hooks mmengine's Runner.register_default_hooks adds itself
+# (a None entry removes one of them; any other None fails its assertion).
+_RUNNER_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger',
+                         'param_scheduler', 'checkpoint')
 
 # Keys mmengine's config merging treats specially.
 _SPECIAL_KEYS = ('_delete_', '_scope_')
@@ -944,6 +952,37 @@ def check_cfg_options(cfg: Any, options: Dict[str, Any]) -> None:
                 f'option would be silently ignored.{hint}{has}')
         else:
             _check_number(key, node, options[key])
+
+
+def merge_cfg_options(cfg: Any, pairs: Optional[Sequence[str]]) -> Any:
+    """Parse, check and merge ``--cfg-options`` into a config.
+
+    Besides :func:`parse_cfg_options` and :func:`check_cfg_options`, an
+    option that sets a ``default_hooks`` entry to ``None`` turns that hook
+    off. mmengine's Runner does so only for its own six default hooks and
+    fails on a bare assertion for any other, e.g. mmprompt's
+    ``default_hooks.epoch_seed=None``; such entries are removed here (the
+    Runner's own are left to it).
+
+    Args:
+        cfg (Config): The config; changed in place.
+        pairs (Sequence[str], optional): ``'key=value'`` strings.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    options = parse_cfg_options(pairs)
+    if not options:
+        return cfg
+    check_cfg_options(cfg, options)
+    cfg.merge_from_dict(options)
+    hooks = cfg.get('default_hooks') or {}
+    for key, value in options.items():
+        name = key[len('default_hooks.'):]
+        if (value is None and key.startswith('default_hooks.')
+                and name in hooks and name not in _RUNNER_DEFAULT_HOOKS):
+            hooks.pop(name)
+    return cfg
 
 
 # ---------------------------------------------------------------------------

@@ -1,12 +1,18 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """Every config in configs/ loads, names registered types and builds."""
+import functools
 import glob
+import importlib.util
 import os.path as osp
+import shutil
+import types
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+from mmengine.runner.priority import get_priority
 
 from mmprompt import registry
 
@@ -22,8 +28,12 @@ REGISTRIES = [
     registry.VISBACKENDS, registry.LOOPS, registry.WEIGHT_INITIALIZERS,
     registry.TASK_UTILS
 ]
-#: model config -> {parameter name: requires_grad} of the built model.
+#: Model config -> {parameter name: requires_grad} of the model it built
+#: (the models themselves are not kept: dozens of ViT-B/16s do not fit).
 _BUILT = {}
+#: The default_hooks entries of configs/_base_/default_runtime.py.
+PROMPT_HOOKS = dict(
+    class_names='SetClassNamesHook', epoch_seed='EpochSeedHook')
 #: mmengine's Runner takes each loop's three settings all or none (else it
 #: raises before building anything).
 LOOPS = (('train_dataloader', 'train_cfg',
@@ -65,6 +75,16 @@ def test_config_builds(path):
         assert len(set(given.values())) == 1, \
             f'{path}: the Runner needs all or none of {given}'
     assert cfg.get('test_dataloader') is not None, f'{path} cannot be tested'
+    method = osp.basename(osp.dirname(path))
+    # The hooks every prompt config needs are default_hooks entries (merged
+    # key by key), never custom_hooks (a list a leaf replaces wholesale).
+    hooks = {name: hook.type for name, hook in cfg.default_hooks.items()}
+    listed = [hook.type for hook in cfg.get('custom_hooks') or []]
+    assert not set(PROMPT_HOOKS.values()) & set(listed), path
+    if method == 'linear_probe':  # a linear head binds no class names
+        assert not set(PROMPT_HOOKS.values()) & set(hooks.values()), path
+    else:
+        assert PROMPT_HOOKS.items() <= hooks.items(), path
     model_cfg = cfg.model
     # No weights can be downloaded here: random weights, same architecture
     # (the shipped 'procdtd' weights stay).
@@ -83,8 +103,6 @@ def test_config_builds(path):
         model_cfg.head.prompt_learner.update(num_classes=2, num_shots=1)
     key = repr(model_cfg.to_dict())
     if key not in _BUILT:  # many configs share a model: build and run once
-        # Keep only what is checked below, not the model: every model has
-        # towers of its own, and ~30 ViT-B/16 models would not fit in memory.
         model = registry.MODELS.build(model_cfg)
         head = model.head
         # instance-wise prompts and linear probes are sized for the dataset
@@ -123,7 +141,6 @@ def test_config_builds(path):
         'cocoop': {'prompt_learner'},
         'promptsrc': {'prompt_learner'}
     }
-    method = osp.basename(osp.dirname(path))
     assert trainable == expected[method]
     assert all(
         grad is (n.split('.')[1] in expected[method])
@@ -152,8 +169,9 @@ def test_meta_configs_have_the_papers_settings(name, ways):
     assert head.prompt_learner.ctx_init == 'a photo of a'
     assert (head.kl_loss.loss_weight, head.kl_direction,
             head.detach_mm) == (0.2, 'mm_text', False)
-    assert [h.type for h in cfg.custom_hooks
-            ] == ['SetClassNamesHook', 'EpochSeedHook', 'MetaGapMonitorHook']
+    assert [h.type for h in cfg.custom_hooks] == ['MetaGapMonitorHook']
+    assert [type(h).__name__ for h in _hooks(cfg)[2:5]
+            ] == ['EpochSeedHook', 'SetClassNamesHook', 'IterTimerHook']
 
 
 BENCHMARK = ('imagenet', 'caltech101', 'oxford-pets', 'stanford-cars',
@@ -281,7 +299,7 @@ def test_deep_prompt_configs_have_the_official_settings(name):
             head.loss_image.loss_weight, head.loss_kl.loss_weight,
             head.loss_kl.reduction) == ('PromptSRCHead', 'promptsrc60', 'raw',
                                         25., 10., 1., 'elementwise_mean')
-    assert cfg.custom_hooks[-1] == dict(
+    assert cfg.default_hooks.prompt_aggregation == dict(
         type='GaussianPromptAggregationHook', mean=15, std=1)
 
 
@@ -347,7 +365,7 @@ def test_dapt_configs_have_the_official_settings(name):
         dataset = cfg.train_dataloader.dataset
         assert (dataset.num_shots, dataset.subsample) == (shots, 'all')
         assert cfg.test_evaluator.type == 'Accuracy'
-        assert 'ClassPrototypeHook' in [h.type for h in cfg.custom_hooks]
+        assert cfg.default_hooks.class_prototypes.type == 'ClassPrototypeHook'
         assert (cfg.val_cfg is None) is (name == 'imagenet')
         if name == 'imagenet':
             assert cfg.val_dataloader is None
@@ -452,3 +470,97 @@ def test_no_leaf_restates_the_schedule_and_max_epochs_alone_sets_it():
     assert _t_max(cfg) == cfg.train_cfg.max_epochs == 50
     cfg.merge_from_dict({'train_cfg.max_epochs': 7})  # as --cfg-options does
     assert _t_max(cfg) == 7
+
+
+def _hooks(cfg):
+    """The hooks mmengine's Runner registers for ``cfg``, in calling order
+    (``Runner.register_hooks`` on a stand-in runner: no model is built)."""
+    fake = types.SimpleNamespace(_hooks=[])
+    fake.register_hook = functools.partial(Runner.register_hook, fake)
+    fake.register_default_hooks = functools.partial(
+        Runner.register_default_hooks, fake)
+    fake.register_custom_hooks = functools.partial(
+        Runner.register_custom_hooks, fake)
+    from mmengine.visualization import Visualizer
+    Visualizer.get_instance('test_configs')  # VisualizationHook needs one
+    with DefaultScope.overwrite_default_scope('mmprompt'):
+        Runner.register_hooks(fake, cfg.get('default_hooks'),
+                              cfg.get('custom_hooks'))
+    return fake._hooks
+
+
+@pytest.mark.parametrize('config,method_hook', [
+    ('coop/coop_tinyclip_procdtd.py', None),
+    ('meta/meta_tinyclip_procdtd.py', 'MetaGapMonitorHook'),
+    ('dapt/dapt_tinyclip_procdtd.py', 'ClassPrototypeHook'),
+    ('promptsrc/promptsrc_tinyclip_procdtd.py',
+     'GaussianPromptAggregationHook'),
+    ('instance/instance_tinyclip_procdtd_fewshot4.py', None),
+])
+def test_a_leafs_own_custom_hooks_keep_the_prompt_hooks(
+        tmp_path, config, method_hook):
+    """A leaf (or --cfg-options) that sets custom_hooks replaces the list,
+    but the prompt hooks (and DAPT's / PromptSRC's) are default_hooks
+    entries: they stay, at their own priorities, before the new hook."""
+    leaf = tmp_path / 'leaf.py'
+    leaf.write_text(f"_base_ = [{osp.join(REPO, 'configs', config)!r}]\n"
+                    "custom_hooks = [dict(type='EmptyCacheHook')]\n")
+    by_leaf = Config.fromfile(str(leaf))
+    by_option = _cfg(*config.split('/'))
+    by_option.merge_from_dict({'custom_hooks': [dict(type='EmptyCacheHook')]})
+    for cfg in (by_leaf, by_option):
+        hooks = _hooks(cfg)
+        names = [type(hook).__name__ for hook in hooks]
+        assert names[:4] == [
+            'RuntimeInfoHook', 'CheckpointCheckHook', 'EpochSeedHook',
+            'SetClassNamesHook'
+        ]
+        assert 'EmptyCacheHook' in names
+        if method_hook == 'MetaGapMonitorHook':  # a custom hook: replaced
+            assert method_hook not in names
+        elif method_hook is not None:
+            assert method_hook in names
+        priorities = [get_priority(hook.priority) for hook in hooks]
+        assert priorities == sorted(priorities)
+
+
+#: tools/misc/generate_configs.py, loaded from its path (tools/ is no package).
+_spec = importlib.util.spec_from_file_location(
+    'generate_configs', osp.join(REPO, 'tools', 'misc', 'generate_configs.py'))
+generate_configs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(generate_configs)
+
+
+def test_generated_configs_are_up_to_date(tmp_path):
+    """configs/ holds what tools/misc/generate_configs.py writes from its
+    tables; an edit of a generated file (or a stale one) is caught."""
+    files = generate_configs.generate()
+    configs = osp.join(REPO, 'configs')
+    assert generate_configs.check(
+        configs, files) == [], ('run python tools/misc/generate_configs.py')
+    assert all(
+        text.startswith(generate_configs.HEADER) for text in files.values())
+    # every generated leaf is a config the suite builds, and none is new
+    leaves = {p for p in files if not p.startswith('_base_')}
+    assert leaves <= {osp.relpath(p, configs) for p in CONFIGS}
+    assert {
+        'coop/coop_vitb16_dtd.py', 'dapt/dapt_vitb16_dtd_16shot.py',
+        'zeroshot/clip_vitb16_imagenet-a.py'
+    } <= leaves
+    # a copy edited by hand, and a file the tables no longer produce
+    copy = tmp_path / 'configs'
+    shutil.copytree(configs, copy)
+    edited = copy / 'dapt' / 'dapt_vitb16_dtd_16shot.py'
+    edited.write_text(edited.read_text().replace('lr=20', 'lr=2'))
+    stale = copy / 'coop' / 'coop_vitb16_mnist.py'
+    stale.write_text(generate_configs.HEADER)
+    problems = generate_configs.check(str(copy), files)
+    assert len(problems) == 2
+    assert '-optim_wrapper = dict(optimizer=dict(lr=2))' in problems[0]
+    assert '+optim_wrapper = dict(optimizer=dict(lr=20))' in problems[0]
+    assert 'coop/coop_vitb16_mnist.py' in problems[1]
+    assert generate_configs.main(['--check', '--root', str(copy)]) == 1
+    # writing repairs the edit (the stale file is reported, not deleted)
+    assert generate_configs.write(str(copy),
+                                  files) == ['dapt/dapt_vitb16_dtd_16shot.py']
+    assert generate_configs.check(str(copy), files) == [problems[1]]

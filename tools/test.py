@@ -136,7 +136,7 @@ def merge_args(cfg, args):
     Raises:
         ConfigError: For an unknown ``--cfg-options`` key.
     """
-    from mmprompt.cli import check_cfg_options, parse_cfg_options
+    from mmprompt.cli import merge_cfg_options
 
     cfg.launcher = args.launcher
 
@@ -152,11 +152,7 @@ def merge_args(cfg, args):
     # The checkpoint only provides weights; never resume a training state.
     cfg.resume = False
 
-    options = parse_cfg_options(args.cfg_options)
-    if options:
-        check_cfg_options(cfg, options)
-        cfg.merge_from_dict(options)
-    return cfg
+    return merge_cfg_options(cfg, args.cfg_options)
 
 
 def check_run(cfg, args):

@@ -152,7 +152,7 @@ def merge_args(cfg, args):
             ``--cfg-options`` key, ``--auto-scale-lr`` without a base batch
             size).
     """
-    from mmprompt.cli import check_cfg_options, parse_cfg_options
+    from mmprompt.cli import merge_cfg_options
     from mmprompt.errors import ConfigError
 
     cfg.launcher = args.launcher
@@ -192,11 +192,7 @@ def merge_args(cfg, args):
                 'size its learning rate is meant for).')
         cfg.auto_scale_lr.enable = True
 
-    options = parse_cfg_options(args.cfg_options)
-    if options:
-        check_cfg_options(cfg, options)
-        cfg.merge_from_dict(options)
-    return cfg
+    return merge_cfg_options(cfg, args.cfg_options)
 
 
 def check_amp(cfg, args):

@@ -4,15 +4,10 @@
 # Linear(8, 128); CoCoOp's schedule (batch 1, SGD lr 2e-3, 10 epochs, 1
 # warm-up epoch then cosine).
 _base_ = [
-    '../_base_/models/coop_tinyclip.py',
+    '../_base_/models/cocoop_tinyclip.py',
     '../_base_/datasets/coop_procdtd_base2new.py',
     '../_base_/schedules/cocoop_sgd_cosine.py',
     '../_base_/default_runtime.py',
 ]
 
-# CoCoOpPromptLearner's defaults: 4 ctx from "a photo of a", reduction 16.
-model = dict(
-    head=dict(
-        type='CoCoOpHead',
-        prompt_learner=dict(_delete_=True, type='CoCoOpPromptLearner')))
 train_dataloader = dict(batch_size=1)

@@ -5,23 +5,13 @@
 # instead of 16: the tiny ViT has 1 + 64 tokens, and 16 prompts (a quarter of
 # the sequence, against 16 of 197 in ViT-B/16) keep base accuracy below
 # zero-shot after training (see configs/dapt/README.md).
-_base_ = ['../coop/coop_tinyclip_procdtd.py']
-
-model = dict(
-    type='VLPromptClassifier',
-    head=dict(
-        type='DAPTHead',
-        prompt_learner=dict(
-            _delete_=True,
-            type='DAPTPromptLearner',
-            n_ctx=16,
-            ctx_init=None,
-            n_vision_ctx=4),
-        loss_intra=dict(type='DAPTIntraLoss', loss_weight=100.0),
-        loss_inter=dict(type='DAPTInterLoss', loss_weight=0.01)))
-optim_wrapper = dict(optimizer=dict(lr=20.0))
-custom_hooks = [
-    dict(type='SetClassNamesHook'),
-    dict(type='EpochSeedHook'),
-    dict(type='ClassPrototypeHook'),
+_base_ = [
+    '../_base_/models/dapt_tinyclip.py',
+    '../_base_/datasets/coop_procdtd_base2new.py',
+    '../_base_/schedules/coop_sgd_cosine_50e.py',
+    '../_base_/dapt_runtime.py',
 ]
+
+optim_wrapper = dict(optimizer=dict(lr=20.0))
+model = dict(head=dict(loss_intra=dict(loss_weight=100.0)))
+default_hooks = dict(checkpoint=dict(interval=25))

@@ -6,7 +6,7 @@
 _base_ = [
     '../_base_/models/meta_tinyclip.py',
     '../_base_/datasets/coop_procdtd_base2new.py',
-    '../_base_/schedules/coop_sgd_cosine.py',
+    '../_base_/schedules/coop_sgd_cosine_50e.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -19,12 +19,5 @@ train_dataloader = dict(
         num_query=None,
         iters_per_epoch=10))
 
-max_epochs = 50
-train_cfg = dict(max_epochs=max_epochs, val_interval=10)
 default_hooks = dict(checkpoint=dict(interval=25))
-
-custom_hooks = [
-    dict(type='SetClassNamesHook'),
-    dict(type='EpochSeedHook'),
-    dict(type='MetaGapMonitorHook', interval=5),
-]
+custom_hooks = [dict(type='MetaGapMonitorHook', interval=5)]

@@ -23,9 +23,6 @@ train_dataloader = dict(
 max_epochs = 100
 train_cfg = dict(max_epochs=max_epochs, val_interval=20)
 
-custom_hooks = [
-    dict(type='SetClassNamesHook'),  # also hands the episode layout over
-    dict(type='EpochSeedHook'),
-    # Fig. 4: base test accuracy with multimodal prototypes vs text only.
-    dict(type='MetaGapMonitorHook', interval=10),
-]
+# Fig. 4: base test accuracy with multimodal prototypes vs text only. (The
+# SetClassNamesHook of default_runtime.py hands the episode layout over.)
+custom_hooks = [dict(type='MetaGapMonitorHook', interval=10)]

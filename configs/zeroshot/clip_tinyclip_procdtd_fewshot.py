@@ -3,11 +3,6 @@
 #   python tools/test.py configs/zeroshot/clip_tinyclip_procdtd_fewshot.py
 _base_ = [
     '../_base_/models/clip_tinyclip.py',
-    '../_base_/datasets/coop_procdtd_fewshot.py',
+    '../_base_/datasets/coop_procdtd_test.py',
     '../_base_/default_runtime.py',
 ]
-
-train_dataloader = None
-val_dataloader = None
-val_evaluator = None
-test_cfg = dict()

@@ -105,5 +105,7 @@ def test_errors_name_what_to_fix():
             type='CoCoOpHead',
             text_encoder=ENCODER,
             prompt_learner=dict(type='CoCoOpPromptLearner')))
-    with pytest.raises(RuntimeError, match='SetClassNamesHook'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'default_hooks\.class_names=dict\(type=.SetClassNamesHook'):
         head((torch.randn(1, head.text_encoder.embed_dim), ))

@@ -92,7 +92,7 @@ def test_meta_training_learns_text_prompts_and_reports_the_gap(
         options={
             'train_dataloader.batch_sampler.num_query': 6,
             'optim_wrapper.optimizer.lr': 0.01,
-            'custom_hooks.2.interval': 5
+            'custom_hooks.0.interval': 5
         })
     monitor = next(
         h for h in runner.hooks if type(h).__name__ == 'MetaGapMonitorHook')

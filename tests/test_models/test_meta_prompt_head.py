@@ -286,7 +286,9 @@ def test_batches_must_follow_the_episode_layout():
     head = MODELS.build(DEFAULT_ARGS)
     head.set_class_names(CLASSES)
     feats, samples = _episodes()
-    with pytest.raises(RuntimeError, match='has no episode layout'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'has no episode layout.*default_hooks\.class_names'):
         head.loss(feats, samples)
     head.set_episode_layout(num_ways=3, num_support=2, num_query=4)
     with pytest.raises(

@@ -79,7 +79,9 @@ def test_eval_text_features_are_cached_until_prompts_or_classes_change(
 
 def test_unbound_head_says_how_to_bind():
     head = MODELS.build(DEFAULT_ARGS)
-    with pytest.raises(RuntimeError, match='SetClassNamesHook'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'default_hooks\.class_names=dict\(type=.SetClassNamesHook'):
         head((torch.randn(1, 64), ))
 
 

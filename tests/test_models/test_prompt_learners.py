@@ -85,7 +85,9 @@ def test_bad_arguments(text_encoder):
     with pytest.raises(ValueError, match="class_token_position='left'"):
         _coop(text_encoder, class_token_position='left')
     learner = _coop(text_encoder)
-    with pytest.raises(RuntimeError, match='SetClassNamesHook'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'default_hooks\.class_names=dict\(type=.SetClassNamesHook'):
         learner(text_encoder)
 
 

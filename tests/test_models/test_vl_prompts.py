@@ -223,7 +223,8 @@ def test_dapt_head_losses_and_prototypes():
         loss_inter=dict(type='DAPTInterLoss', loss_weight=0.5))
     x = torch.randn(4, 3, 32, 32)
     samples = _samples([0, 1, 2, 1])
-    with pytest.raises(RuntimeError, match='ClassPrototypeHook'):
+    expected = r'default_hooks\.class_prototypes=dict\(type=.ClassPrototype'
+    with pytest.raises(RuntimeError, match=expected):
         model(x, samples, mode='loss')
     protos = F.normalize(torch.randn(3, 64), dim=-1) * 0.9
     model.head.set_prototypes(protos)

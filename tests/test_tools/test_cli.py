@@ -442,6 +442,35 @@ def test_check_cfg_options_on_a_real_config():
             cfg, cli.parse_cfg_options(['optim_wrapper.optimizer.lr=fast']))
 
 
+def test_merge_cfg_options_turns_default_hooks_off():
+    from mmengine.runner import Runner
+    cfg = cli.load_config(CONFIG)
+    assert cfg.default_hooks.epoch_seed.type == 'EpochSeedHook'
+    # mmengine's Runner pops a None entry of its own six default hooks only;
+    # for any other it stops on a bare `assert hook is not None`.
+    runner = Runner.__new__(Runner)
+    registered = []
+    runner.register_hook = registered.append
+    with pytest.raises(AssertionError):
+        runner.register_default_hooks(dict(epoch_seed=None))
+    cli.merge_cfg_options(cfg, [
+        'default_hooks.epoch_seed=None', 'default_hooks.timer=None',
+        'default_hooks.class_names.type=SetClassNamesHook',
+        'train_cfg.max_epochs=3'
+    ])
+    assert 'epoch_seed' not in cfg.default_hooks
+    assert cfg.default_hooks.timer is None  # left to the Runner
+    assert cfg.default_hooks.class_names.type == 'SetClassNamesHook'
+    assert cfg.train_cfg.max_epochs == 3
+    runner.register_default_hooks(cfg.default_hooks)
+    names = [hook['type'] for hook in registered]
+    assert 'SetClassNamesHook' in names and 'CheckpointHook' in names
+    assert 'EpochSeedHook' not in names and 'IterTimerHook' not in names
+    with pytest.raises(ConfigError, match='no field `epoch_sed`'):
+        cli.merge_cfg_options(cfg, ['default_hooks.epoch_sed=None'])
+    assert cli.merge_cfg_options(cfg, None) is cfg
+
+
 # ---------------------------------------------------------------------------
 # Files and folders
 # ---------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def _options(data_root, **extra):
         'train_cfg.val_interval': 2,
         'param_scheduler.1.T_max': 2,
         'train_dataloader.batch_sampler.iters_per_epoch': 3,
-        'custom_hooks.2.interval': 1,  # MetaGapMonitorHook
+        'custom_hooks.0.interval': 1,  # MetaGapMonitorHook
         'default_hooks.checkpoint.interval': 2,
         'default_hooks.logger.interval': 1,
     })

@@ -133,7 +133,10 @@ def test_promptsrc_aggregates_the_prompts_and_resumes_exactly(
     config = osp.join(REPO, CONFIGS['promptsrc'])
     # N(1.5, 1): epochs 1 and 2 weigh 1/2 each, so the final prompts are
     # the mean of the two epochs' (and a resume must restore epoch 1's).
-    gpa = {'custom_hooks.2.mean': 1.5, 'default_hooks.checkpoint.interval': 1}
+    gpa = {
+        'default_hooks.prompt_aggregation.mean': 1.5,
+        'default_hooks.checkpoint.interval': 1
+    }
     full, part = str(tmp_path / 'full'), str(tmp_path / 'resumed')
     log = _run(['tools/train.py', config, '--work-dir', full] +
                _options(data_root, **gpa), REPO)

@@ -1,10 +1,10 @@
 # The procedural mini-DTD (64x64 textures named after DTD categories, drawn
 # in the "downstream" style) in the base-to-new protocol of
-# coop_dtd_base2new.py. Create it with
+# coop_base2new.py. Create it with
 #   python tools/dataset_converters/make_procedural_dtd.py data/procdtd
 # Crops keep at least half of the image (the protocol's 0.08 would zoom a
-# 64x64 texture out of its class).
-_base_ = ['./coop_dtd_base2new.py']
+# 64x64 texture out of its class); no dataloader workers (a 2-core CPU).
+_base_ = ['./coop_base2new.py']
 
 dataset_type = 'CoOpProceduralDTD'
 data_root = 'data/procdtd'

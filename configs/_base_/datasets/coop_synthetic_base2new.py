@@ -1,7 +1,8 @@
 # The synthetic CoOp-format dataset of the offline demo (32x32 images), in
-# the base-to-new protocol of coop_dtd_base2new.py. Create it with
+# the base-to-new protocol of coop_base2new.py with the small-image loaders of
+# coop_procdtd_base2new.py. Create it with
 #   python tools/misc/make_synthetic_dataset.py data/synthetic
-_base_ = ['./coop_dtd_base2new.py']
+_base_ = ['./coop_procdtd_base2new.py']
 
 dataset_type = 'CoOpSynthetic'
 data_root = 'data/synthetic'
@@ -31,14 +32,10 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=16,
-    num_workers=0,
-    persistent_workers=False,
     dataset=dict(
         type=dataset_type, data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=64,
-    num_workers=0,
-    persistent_workers=False,
     dataset=dict(
         type=dataset_type, data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader  # the base keeps split='test'

@@ -1,9 +1,6 @@
-# CoOp on mmprompt's tiny open_clip config (random weights).
-_base_ = ['./coop_vitb16.py']
+# CoOp (coop_vitb16.py) on mmprompt's tiny open_clip config (tiny_tower.py:
+# 32x32 images, random weights).
+_base_ = ['./coop_vitb16.py', './tiny_tower.py']
 
 model = dict(
-    backbone=dict(
-        model_name='mmprompt-tiny', pretrained=None, model_kwargs=None),
-    head=dict(
-        text_encoder=dict(
-            model_name='mmprompt-tiny', pretrained=None, model_kwargs=None)))
+    backbone={{_base_.tower}}, head=dict(text_encoder={{_base_.tower}}))

@@ -2,7 +2,7 @@
 # prompt tokens after the CLS token (VPT-shallow, uniform init); CE + beta_v *
 # L_intra (to class prototypes) + beta_t * L_inter. The betas (and the lr) are
 # per dataset: see configs/dapt/README.md. The prototypes come from
-# ClassPrototypeHook (in every DAPT leaf's custom_hooks).
+# ClassPrototypeHook (default_hooks.class_prototypes of dapt_runtime.py).
 _base_ = ['./clip_vitb16.py']
 
 model = dict(

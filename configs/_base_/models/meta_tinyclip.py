@@ -1,14 +1,6 @@
-# The meta-trained prompts (see meta_vitb16.py) on mmprompt's pretrained
-# tiny CLIP (see clip_tinyclip.py).
-_base_ = ['./meta_vitb16.py']
+# The meta-trained prompts (meta_vitb16.py) on mmprompt's pretrained tiny CLIP
+# (tinyclip_tower.py).
+_base_ = ['./meta_vitb16.py', './tinyclip_tower.py']
 
 model = dict(
-    backbone=dict(
-        model_name='mmprompt-tinyclip',
-        pretrained='procdtd',
-        model_kwargs=None),
-    head=dict(
-        text_encoder=dict(
-            model_name='mmprompt-tinyclip',
-            pretrained='procdtd',
-            model_kwargs=None)))
+    backbone={{_base_.tower}}, head=dict(text_encoder={{_base_.tower}}))

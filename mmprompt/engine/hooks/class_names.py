@@ -55,7 +55,9 @@ class SetClassNamesHook(Hook):
     numbers.
 
     Examples:
-        >>> custom_hooks = [dict(type='SetClassNamesHook')]
+        >>> # configs/_base_/default_runtime.py (default_hooks are merged
+        >>> # key by key, so a config's own custom_hooks keep it)
+        >>> default_hooks = dict(class_names=dict(type='SetClassNamesHook'))
     """
 
     priority = 'ABOVE_NORMAL'
@@ -85,8 +87,11 @@ class SetClassNamesHook(Hook):
             raise TypeError(
                 f'SetClassNamesHook binds dataset class names to the head, '
                 f'but the model {type(model).__name__} {where}. Use a prompt '
-                'head (a PromptClsHead) or remove SetClassNamesHook from '
-                '`custom_hooks`.')
+                'head (a PromptClsHead) or remove SetClassNamesHook: it is '
+                'the `default_hooks.class_names` of '
+                'configs/_base_/default_runtime.py, so inherit '
+                'configs/_base_/base_runtime.py instead, as the linear probes '
+                'do.')
         return head
 
     def _bind(self, runner, dataloader, mode: str) -> None:

@@ -107,7 +107,9 @@ class EpochSeedHook(Hook):
     ``RuntimeInfoHook`` (``'VERY_HIGH'``), which draws none.
 
     Examples:
-        >>> custom_hooks = [dict(type='EpochSeedHook')]
+        >>> # configs/_base_/default_runtime.py (default_hooks are merged
+        >>> # key by key, so a config's own custom_hooks keep it)
+        >>> default_hooks = dict(epoch_seed=dict(type='EpochSeedHook'))
     """
 
     priority = 'HIGH'

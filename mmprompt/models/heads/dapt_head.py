@@ -81,9 +81,11 @@ class DAPTHead(PromptClsHead):
         """
         if self.prototypes.shape[0] == 0:
             raise RuntimeError(
-                'DAPTHead has no class prototypes. Add '
-                "dict(type='ClassPrototypeHook') to custom_hooks (it "
-                'computes them from the training set before training) or '
+                'DAPTHead has no class prototypes. Set '
+                'default_hooks.class_prototypes='
+                "dict(type='ClassPrototypeHook') (configs/_base_/dapt_runtime"
+                '.py does; it computes them from '
+                'the training set before training) or '
                 'call head.set_prototypes(...).')
         if self.prototypes.shape[0] != len(self.classnames or ()):
             raise ConfigError(

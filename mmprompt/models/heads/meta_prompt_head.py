@@ -218,8 +218,9 @@ class MetaPromptClsHead(PromptClsHead):
             raise RuntimeError(
                 'MetaPromptClsHead trains on episodes but has no episode '
                 "layout: train with batch_sampler=dict(type="
-                "'EpisodicBatchSampler', ...) and SetClassNamesHook in "
-                '`custom_hooks` (it passes the layout on), or call '
+                "'EpisodicBatchSampler', ...) and keep "
+                "default_hooks.class_names=dict(type='SetClassNamesHook') "
+                '(it passes the layout on), or call '
                 '`head.set_episode_layout(num_ways, num_support, num_query)`.')
         ways = self.episode_layout['num_ways']
         shots = self.episode_layout['num_support']

@@ -186,7 +186,8 @@ class BasePromptLearner(BaseModule):
     def _check_bound(self):
         if self.classnames is None:
             raise RuntimeError(
-                f'{type(self).__name__} has no class names yet. Add '
-                "dict(type='SetClassNamesHook') to custom_hooks (it binds "
-                "each dataset's metainfo['classes'] before train/val/test) or "
+                f'{type(self).__name__} has no class names yet. Keep '
+                "default_hooks.class_names=dict(type='SetClassNamesHook') "
+                '(configs/_base_/default_runtime.py sets it; it binds each '
+                "dataset's metainfo['classes'] before train/val/test) or "
                 'call head.set_class_names(classnames) yourself.')

@@ -130,8 +130,10 @@ class InstancePromptLearner(CoOpPromptLearner):
         if (self.instance_labels < 0).any():
             raise RuntimeError(
                 'InstancePromptLearner: the instance prompts have no classes '
-                'yet. Train with SetClassNamesHook in custom_hooks (it binds '
-                "the training set's labels) or load a trained checkpoint.")
+                'yet. Train with '
+                "default_hooks.class_names=dict(type='SetClassNamesHook') "
+                "(it binds the training set's labels) or load a trained "
+                'checkpoint.')
 
     def set_class_names(self,
                         classnames: Sequence[str],

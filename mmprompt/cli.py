@@ -165,9 +165,9 @@ def explain(exc: BaseException,
 
     - :class:`~mmprompt.errors.MMPromptError`: returned as it is.
     - ``KeyError: 'X is not in the mmprompt::model registry ...'`` (an
-      unknown ``type``; :mod:`mmprompt.compat` appends "Did you mean"):
-      a :class:`~mmprompt.errors.ConfigError` naming the type, the config
-      field that sets it and the suggestions.
+      unknown ``type``): a :class:`~mmprompt.errors.ConfigError` naming the
+      type, the config field that sets it and the closest names registered
+      anywhere in the registry tree (mmengine, mmpretrain, mmprompt).
     - ``TypeError: X.__init__() got an unexpected keyword argument 'a'``
       (or ``missing required argument``) raised while building a config
       ``type``: a :class:`~mmprompt.errors.ConfigError` naming the config
@@ -275,6 +275,22 @@ def _registries() -> list:
         value for value in vars(registry).values()
         if isinstance(value, Registry)
     ]
+
+
+def _registered_names() -> set:
+    """Every name registered in the registry trees mmprompt's belong to
+    (mmengine's roots and all their children: mmpretrain, mmprompt, ...)."""
+    roots = {}
+    for node in _registries():
+        while node.parent is not None:
+            node = node.parent
+        roots[id(node)] = node
+    names, todo = set(), list(roots.values())
+    while todo:
+        node = todo.pop()
+        names.update(node.module_dict)
+        todo.extend(node.children.values())
+    return names
 
 
 # The registries a config field is most likely built from, by the first
@@ -459,7 +475,10 @@ def _explain_unknown_type(exc: KeyError,
         return None
     obj_type, registry = match.group('type'), match.group('registry')
     suggestion = _DID_YOU_MEAN.search(message)
-    hint = f' Did you mean {suggestion.group("names")}?' if suggestion else ''
+    if suggestion:
+        hint = f' Did you mean {suggestion.group("names")}?'
+    else:
+        hint = _did_you_mean(obj_type, sorted(_registered_names()))
     paths = [
         f'{path}.type' if path else 'type'
         for path, node in _walk_typed_dicts(_as_dict(cfg))
@@ -652,6 +671,10 @@ def _find_config_mistake(
 def load_config(path: str):
     """Load a config file, reporting a missing or broken file briefly.
 
+    The config's ``default_hooks.checkpoint_check`` (when it has one and
+    names no config) is given the file's name, which it records in the
+    checkpoints it writes and names when a checkpoint does not fit.
+
     Args:
         path (str): The config file.
 
@@ -670,7 +693,7 @@ def load_config(path: str):
         raise _find_config_mistake(path) or PathNotFoundError(
             f'config file {path} does not exist.')
     try:
-        return Config.fromfile(path)
+        cfg = Config.fromfile(path)
     except (SyntaxError, OSError, NameError, ImportError) as err:
         mistake = _find_config_mistake(osp.abspath(path))
         if mistake is not None:
@@ -678,6 +701,10 @@ def load_config(path: str):
         raise ConfigError(
             f'config file {path} (or a file it inherits) cannot be loaded: '
             f'{type(err).__name__}: {err}. Fix the config.') from err
+    check = (cfg.get('default_hooks') or {}).get('checkpoint_check')
+    if isinstance(check, dict) and check.get('config') is None:
+        check['config'] = osp.basename(path)  # recorded in checkpoints
+    return cfg
 
 
 def _parse_scalar(value: str) -> Any:

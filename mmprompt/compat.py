@@ -72,17 +72,7 @@ apply to mmengine 0.10.x.
    or missing. No upstream mmengine issue found; open-mmlab/mmaction2#1202
    fixed the same failure in mmaction2 by defaulting the flag to ``False``.
 
-5. **"Did you mean" for unknown types** (:func:`_patch_registry_build`).
-   Not a compatibility fix but an error message: for a config ``type`` that
-   no registry knows (``type='CoOpEuroSat'``), mmengine's
-   ``build_from_cfg`` raises ``KeyError: 'CoOpEuroSat is not in the
-   mmprompt::dataset registry ...'``. The runner builds through mmengine's
-   root registries, so the shim wraps ``Registry.build`` and, for exactly
-   that error, appends the closest registered names of the whole registry
-   tree (mmengine, mmpretrain, mmprompt): ``Did you mean 'CoOpEuroSAT'?``.
-   Every other error passes through unchanged.
-
-6. **Checkpoints are written atomically** (:func:`_patch_save_checkpoint`).
+5. **Checkpoints are written atomically** (:func:`_patch_save_checkpoint`).
    ``mmengine.runner.checkpoint.save_checkpoint`` writes a local checkpoint
    with ``open(path, 'wb').write(...)`` (``LocalBackend.put``), so a full
    disk or a crash during the write leaves a truncated ``epoch_N.pth`` that
@@ -97,7 +87,7 @@ apply to mmengine 0.10.x.
    ``Runner.save_checkpoint``, and ``mmengine.runner`` for
    ``CheckpointHook``). No upstream mmengine issue found.
 
-7. **bfloat16 AMP on the CPU** (:func:`_patch_amp_optim_wrapper`). In
+6. **bfloat16 AMP on the CPU** (:func:`_patch_amp_optim_wrapper`). In
    mmengine 0.10.7 ``AmpOptimWrapper.__init__`` asserts that a CUDA / NPU /
    MLU / MUSA device is available (``"AmpOptimizerWrapper is only available
    training on gpu, npu, mlu or musa"``), although torch's autocast also runs
@@ -117,7 +107,6 @@ apply to mmengine 0.10.x.
 """
 import contextlib
 import copy
-import difflib
 import functools
 import inspect
 import io
@@ -347,56 +336,7 @@ def _patch_build_dataloader() -> None:
 
 
 # ---------------------------------------------------------------------------
-# 5. "Did you mean" for unknown types
-# ---------------------------------------------------------------------------
-def _registered_names(registry) -> set:
-    """Names in every registry of the tree ``registry`` belongs to."""
-    root = registry
-    while root.parent is not None:
-        root = root.parent
-    names, todo = set(), [root]
-    while todo:
-        node = todo.pop()
-        names.update(node.module_dict)
-        todo.extend(node.children.values())
-    return names
-
-
-def _suggest_close_names(build_fn: Callable) -> Callable:
-    """Wrap ``Registry.build`` to name the closest types of a missing one."""
-
-    @functools.wraps(build_fn)
-    def build(self, cfg, *args, **kwargs):
-        try:
-            return build_fn(self, cfg, *args, **kwargs)
-        except KeyError as err:
-            obj_type = cfg.get('type') if hasattr(cfg, 'get') else None
-            message = err.args[0] if err.args else ''
-            if not (isinstance(obj_type, str) and isinstance(message, str)
-                    and message.startswith(f'{obj_type} is not in the ')):
-                raise
-            names = _registered_names(self)
-            if obj_type in names:  # registered: the error is another one
-                raise
-            close = difflib.get_close_matches(
-                obj_type, sorted(names), n=3, cutoff=0.6)
-            if not close:
-                raise
-            names = ' or '.join(repr(name) for name in close)
-            raise KeyError(f'{message} Did you mean {names}?') from err
-
-    return _mark(build)
-
-
-def _patch_registry_build() -> None:
-    """Suggest registered names when a config names an unknown type."""
-    from mmengine.registry import Registry
-    if not _is_marked(Registry.build):
-        Registry.build = _suggest_close_names(Registry.build)
-
-
-# ---------------------------------------------------------------------------
-# 6. Atomic checkpoint writes
+# 5. Atomic checkpoint writes
 # ---------------------------------------------------------------------------
 def write_file_atomically(data: bytes, path: str) -> None:
     """Write ``data`` to ``path`` so that it is either complete or absent.
@@ -468,7 +408,7 @@ def _patch_save_checkpoint() -> None:
 
 
 # ---------------------------------------------------------------------------
-# 7. bfloat16 AMP on the CPU
+# 6. bfloat16 AMP on the CPU
 # ---------------------------------------------------------------------------
 def _is_bfloat16(dtype) -> bool:
     """Whether an ``AmpOptimWrapper`` ``dtype`` argument means bfloat16."""
@@ -540,17 +480,17 @@ def _patch_amp_optim_wrapper() -> None:
 
 
 #: Every shim with the first mmengine version it is not applied to (None:
-#: every version). The compatibility fixes (1-4, 6, 7) are tied to the
-#: mmengine line they were written and tested for, 0.10 (0.10.7 is its last
-#: release); a newer mmengine needs each re-checked before its bound moves
-#: (mmprompt's requirements stop below 0.11 for that reason). Shim 5 is an
-#: error message, not a fix, and applies to every version.
+#: every version). The fixes are tied to the mmengine line they were
+#: written and tested for, 0.10 (0.10.7 is its last release); a newer
+#: mmengine needs each re-checked before its bound moves (mmprompt's
+#: requirements stop below 0.11 for that reason). A config ``type`` no
+#: registry knows gets its "Did you mean" from the tools' error explanation
+#: (:func:`mmprompt.cli.explain`), not from a shim.
 _SHIMS = (
     (_patch_local_checkpoint_loader, '0.11.0'),
     (_patch_init_dist, '0.11.0'),
     (_patch_cpu_ddp, '0.11.0'),
     (_patch_build_dataloader, '0.11.0'),
-    (_patch_registry_build, None),
     (_patch_save_checkpoint, '0.11.0'),
     (_patch_amp_optim_wrapper, '0.11.0'),
 )

@@ -45,9 +45,9 @@ def zeroshot():
 def _saved_by(model, config='coop_tiny_synthetic.py'):
     """The checkpoint mmengine's Runner writes, with the hook's record."""
     runner = MagicMock(model=model)
-    runner.cfg.filename = f'/somewhere/{config}'
     checkpoint = dict(meta=dict(epoch=1), state_dict=model.state_dict())
-    CheckpointCheckHook().before_save_checkpoint(runner, checkpoint)
+    CheckpointCheckHook(config=f'/somewhere/{config}').before_save_checkpoint(
+        runner, checkpoint)
     return checkpoint
 
 
@@ -170,7 +170,14 @@ def test_frozen_weights_may_be_absent_trained_buffers_may_not():
 
 def test_hook_names_the_loaded_file(coop, zeroshot):
     runner = MagicMock(model=zeroshot, _load_from='work/epoch_9.pth')
-    runner.cfg.filename = 'clip.py'
-    with pytest.raises(CheckpointError, match='work/epoch_9.pth'):
-        CheckpointCheckHook().after_load_checkpoint(runner, _saved_by(coop))
+    with pytest.raises(
+            CheckpointError,
+            match=r'work/epoch_9\.pth[\s\S]*clip_vitb16_dtd\.py'):
+        CheckpointCheckHook(
+            config='configs/clip/clip_vitb16_dtd.py').after_load_checkpoint(
+                runner, _saved_by(coop))
+    # Without a config name (a Runner built by hand), nothing is recorded.
+    checkpoint = dict(state_dict={})
+    CheckpointCheckHook().before_save_checkpoint(runner, checkpoint)
+    assert checkpoint['meta']['mmprompt']['config'] is None
     assert describe_method(nn.Linear(1, 1)) == 'Linear'

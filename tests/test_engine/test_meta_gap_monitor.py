@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 from mmengine.dataset import BaseDataset
 from mmpretrain.structures import DataSample
 
@@ -83,38 +82,49 @@ def test_measures_at_start_every_interval_and_after_the_last_epoch():
     assert late.history == []
 
 
-def test_default_datasets_come_from_the_config():
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
-    runner = _runner(_head())
-    runner.cfg = Config(
-        dict(
-            train_dataloader=dict(
-                dataset=dict(
-                    type='CoOpDTD',
-                    subsample='base',
-                    split='train',
-                    pipeline=['augment'])),
-            test_dataloader=dict(
-                dataset=dict(
-                    type='CoOpDTD',
-                    subsample='all',
-                    split='test',
-                    pipeline=pipeline))))
-    eval_cfg, support_cfg = MetaGapMonitorHook()._dataset_cfgs(runner)
-    assert eval_cfg['subsample'] == 'base' and eval_cfg['split'] == 'test'
-    assert support_cfg['split'] == 'train'
-    assert support_cfg['pipeline'] == pipeline  # no augmentation
-    assert runner.cfg.test_dataloader.dataset.subsample == 'all'  # a copy
+def _unaugmented(results):
+    return results
 
-    runner.cfg = Config(
-        dict(
-            train_dataloader=dict(dataset=dict(type='X')),
-            test_dataloader=dict(dataset=dict(type='ImageNet'))))
+
+def _augmented(results):
+    raise AssertionError('the support images were augmented')
+
+
+def test_default_datasets_are_the_runs_own():
+    pipeline = [_unaugmented]
+    # A test set over more classes (base and new) in another order.
+    test_set = _CodedImages([3, 1, 0, 2, 3, 0, 1],
+                            source=1,
+                            classes=('zigzag', 'striped', 'banded', 'dotted'),
+                            pipeline=pipeline)
+    train_set = _CodedImages(SUPPORT_LABELS, source=2, pipeline=[_augmented])
+    head = _head()
+    runner = _runner(head)
+    runner.model = _Identity(head)
+    runner.test_loop.dataloader.dataset = test_set
+    runner.train_dataloader.dataset = train_set
+    hook = MetaGapMonitorHook(batch_size=4)
+    images, labels, support = hook._features(runner)
+    # the test images of the training classes, in order, labelled as the
+    # head labels them (banded, dotted, striped)
+    assert images[:, 2].tolist() == [0, 1, 3, 4, 6]
+    assert labels.tolist() == [1, 2, 0, 1, 2]
+    assert (support[:, :, 1] == 2).all()  # drawn from the training set
+    eval_set, support_set = hook._datasets(runner)
+    assert eval_set is test_set
+    assert support_set.pipeline is test_set.pipeline  # no augmentation
+    assert support_set.get_gt_labels().tolist() == SUPPORT_LABELS
+    assert train_set.pipeline.transforms == [_augmented]  # left as it is
+    # Without a test loop, the val loop's dataset.
+    runner.test_loop = None
+    runner.val_loop.dataloader.dataset = train_set
+    assert hook._datasets(runner)[0] is train_set
+    runner.val_loop = None
     with pytest.raises(
             ValueError,
-            match=r"no such dataset with a "
-            r"'subsample' field\. Pass eval_dataset=dict"):
-        MetaGapMonitorHook()._dataset_cfgs(runner)
+            match=r'the run has no test or val dataloader\. Pass '
+            r'eval_dataset=dict'):
+        hook._datasets(runner)
 
 
 def test_bad_arguments_and_heads():
@@ -126,13 +136,13 @@ def test_bad_arguments_and_heads():
             match=r'predictions of a '
             r'MetaPromptClsHead, but got Linear'):
         hook.measure(_runner(nn.Linear(2, 2)), 1)
-    dataset = MagicMock()
-    dataset.metainfo = dict(classes=('a', 'b', 'c'))
+    dataset = _CodedImages([0, 1], source=1, classes=('banded', 'b'))
     with pytest.raises(
             ValueError,
-            match=r'the evaluation dataset .* has '
-            r'classes .* but the head is bound to the 3 training'):
-        hook._check_classes(dataset, _head(), 'evaluation')
+            match=r"the evaluation dataset _CodedImages has classes "
+            r"\['banded', 'b'\]\.\.\. \(2\), without 2 of the 3 training "
+            r"classes the head is bound to \(\['dotted', 'striped'\]"):
+        hook._of_training_classes(dataset, _head(), 'evaluation')
 
 
 class _CodedImages(BaseDataset):
@@ -142,10 +152,10 @@ class _CodedImages(BaseDataset):
     (``source``) and which sample (``index``) it was extracted from.
     """
 
-    def __init__(self, labels, source, **kwargs):
+    def __init__(self, labels, source, classes=CLASSES, **kwargs):
         self._labels = list(labels)
         self._source = source
-        super().__init__(metainfo=dict(classes=tuple(CLASSES)), **kwargs)
+        super().__init__(metainfo=dict(classes=tuple(classes)), **kwargs)
 
     def load_data_list(self):
         return [

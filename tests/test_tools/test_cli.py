@@ -191,6 +191,46 @@ def test_explain_unknown_registry_type():
     assert message.endswith('list its module in `custom_imports`.')
 
 
+def test_unknown_types_get_the_closest_registered_names():
+    from mmengine.registry import Registry
+
+    from mmprompt.registry import DATASETS
+
+    def explained(registry, cfg):
+        with pytest.raises(ConfigError) as info:
+            with cli.explain_errors():
+                registry.build(cfg)
+        return str(info.value)
+
+    # mmprompt's child registry and mmengine's root one, as the runner
+    # builds through it, name the same closest types of the whole tree.
+    from mmengine.registry import MODELS as ROOT_MODELS
+    message = explained(DATASETS, dict(type='CoOpEuroSat', data_root='x'))
+    assert message.startswith("unknown type 'CoOpEuroSat': no class of that "
+                              'name is registered in the mmprompt::dataset '
+                              "registry or its parents. Did you mean "
+                              "'CoOpEuroSAT'?")
+    assert "Did you mean 'PromptClsHead'" in explained(
+        ROOT_MODELS, dict(type='PromptClsHaed'))
+    assert 'Did you mean' not in explained(MODELS, dict(type='Zzzzqqqq'))
+    # mmengine's own error is left as it is (no process-wide patch).
+    with pytest.raises(KeyError) as info:
+        MODELS.build(dict(type='PromptClsHaed'))
+    assert 'Did you mean' not in str(info.value)
+    # A KeyError raised inside a constructor is no unknown type.
+    toys = Registry('toy')
+
+    @toys.register_module()
+    class Boom:
+
+        def __init__(self):
+            raise KeyError('Boom is not in the constructor')
+
+    with pytest.raises(KeyError, match='Boom is not in the constructor'):
+        with cli.explain_errors():
+            toys.build(dict(type='Boom'))
+
+
 def test_explain_an_empty_param_scheduler():
     import torch
     from mmengine.optim.scheduler import CosineAnnealingLR
@@ -446,6 +486,9 @@ def test_merge_cfg_options_turns_default_hooks_off():
     from mmengine.runner import Runner
     cfg = cli.load_config(CONFIG)
     assert cfg.default_hooks.epoch_seed.type == 'EpochSeedHook'
+    # load_config names the config in the checkpoint check's records.
+    assert cfg.default_hooks.checkpoint_check == dict(
+        type='CheckpointCheckHook', config=osp.basename(CONFIG))
     # mmengine's Runner pops a None entry of its own six default hooks only;
     # for any other it stops on a bare `assert hook is not None`.
     runner = Runner.__new__(Runner)

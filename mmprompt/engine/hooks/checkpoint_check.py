@@ -94,22 +94,28 @@ class CheckpointCheckHook(Hook):
     ignore checkpoint keys drop them in their ``_load_from_state_dict`` and
     are not reported.
 
-    It is one of the ``default_hooks`` of ``configs/_base_/default_runtime.py``
+    It is one of the ``default_hooks`` of ``configs/_base_/base_runtime.py``
     (a dict, so inheriting configs keep it); set
     ``default_hooks.checkpoint_check=None`` to load checkpoints as mmengine
     does, with warnings only.
+
+    Args:
+        config (str, optional): The config file of the run, recorded by its
+            file name (``tools/train.py`` and ``tools/test.py`` set it to
+            the config they load). Defaults to None (not recorded).
     """
 
     priority = 'VERY_HIGH'
+
+    def __init__(self, config: Optional[str] = None) -> None:
+        self.config = osp.basename(config) if config else None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Record the method and the config in ``checkpoint['meta']``."""
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        filename = getattr(runner.cfg, 'filename', None)
         checkpoint.setdefault('meta', {})[META_KEY] = dict(
-            method=describe_method(model),
-            config=osp.basename(filename) if filename else None)
+            method=describe_method(model), config=self.config)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Raise if the checkpoint does not fit the model."""
@@ -118,8 +124,7 @@ class CheckpointCheckHook(Hook):
         source = getattr(runner, '_load_from', None)
         if not source and getattr(runner, '_resume', False):
             source = f'(the latest in {runner.work_dir})'
-        check_checkpoint_fits(model, checkpoint, source,
-                              getattr(runner.cfg, 'filename', None))
+        check_checkpoint_fits(model, checkpoint, source, self.config)
 
 
 def check_checkpoint_fits(model: nn.Module,

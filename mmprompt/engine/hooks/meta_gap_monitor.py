@@ -1,7 +1,7 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """Monitor the accuracy gap between multimodal prototypes and text alone."""
 import copy
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -41,10 +41,11 @@ class MetaGapMonitorHook(Hook):
     store (computed once, shared with later runs) and are kept in memory, so
     a measurement costs one text-encoder pass and the fusion.
 
-    By default the data comes from the runner's config: the test (or else
-    val) dataset with ``subsample='base'``, and the train dataset with the
-    test pipeline for the support images. Both must have the training
-    classes. Only the main process measures.
+    By default the data is the run's own: the images of the training
+    classes in the test (or else val) dataloader's dataset (the base test
+    images of a base-to-new run), and the training dataset under that
+    dataset's pipeline for the support images. Both must have every
+    training class (matched by name). Only the main process measures.
 
     Args:
         interval (int): Measure every ``interval`` epochs (and after the
@@ -54,8 +55,9 @@ class MetaGapMonitorHook(Hook):
         num_support (int, optional): Support images per class; None takes
             the head's episode ``num_support``. Defaults to None.
         support_seed (int): Seed of the support draw. Defaults to 0.
-        eval_dataset (dict, optional): Config of the evaluation images
-            (labels = the training labels). Defaults to None (see above).
+        eval_dataset (dict, optional): Config of the evaluation images;
+            those of the training classes are used. Defaults to None (see
+            above).
         support_dataset (dict, optional): Config of the dataset the support
             is drawn from. Defaults to None (see above).
         batch_size (int): Images per forward pass when extracting features.
@@ -92,44 +94,53 @@ class MetaGapMonitorHook(Hook):
         model = runner.model
         return model.module if is_model_wrapper(model) else model
 
-    def _dataset_cfgs(self, runner) -> Tuple[dict, dict]:
-        """Configs of the evaluation and the support datasets."""
-        eval_cfg = self.eval_dataset
-        if eval_cfg is None:
-            loader = runner.cfg.get('test_dataloader') or runner.cfg.get(
-                'val_dataloader')
-            if not loader or 'subsample' not in loader.get('dataset', {}):
+    def _datasets(self, runner) -> Tuple[Any, Any]:
+        """The evaluation and the support datasets, built."""
+        if self.eval_dataset is not None:
+            eval_set = DATASETS.build(self.eval_dataset)
+        else:
+            loop = runner.test_loop
+            loop = runner.val_loop if loop is None else loop
+            if loop is None:
                 raise ConfigError(
-                    'MetaGapMonitorHook evaluates on base test images: it '
-                    'takes the test (or val) dataset of the config with '
-                    "subsample='base', but the config has no such dataset "
-                    "with a 'subsample' field. Pass "
-                    'eval_dataset=dict(...) to the hook.')
-            eval_cfg = copy.deepcopy(loader['dataset'])
-            eval_cfg['subsample'] = 'base'
-        support_cfg = self.support_dataset
-        if support_cfg is None:
-            support_cfg = copy.deepcopy(runner.cfg.train_dataloader.dataset)
-            if 'pipeline' in eval_cfg:
-                support_cfg['pipeline'] = copy.deepcopy(eval_cfg['pipeline'])
-        return eval_cfg, support_cfg
+                    'MetaGapMonitorHook evaluates on the test (or val) '
+                    'images of the training classes, but the run has no '
+                    'test or val dataloader. Pass eval_dataset=dict(...) to '
+                    'the hook.')
+            eval_set = loop.dataloader.dataset
+        if self.support_dataset is not None:
+            support_set = DATASETS.build(self.support_dataset)
+        else:
+            # The training images under the evaluation pipeline (no
+            # augmentation); the run's own dataset is left as it is.
+            support_set = copy.copy(runner.train_dataloader.dataset)
+            if getattr(eval_set, 'pipeline', None) is not None:
+                support_set.pipeline = eval_set.pipeline
+        return eval_set, support_set
 
     @staticmethod
-    def _check_classes(dataset, head, what: str) -> None:
+    def _of_training_classes(dataset, head,
+                             what: str) -> Tuple[List[int], List[int]]:
+        """Indices and head labels of the images of the training classes."""
         classes = tuple((dataset.metainfo or {}).get('classes') or ())
         bound = tuple(head.classnames or ())
-        if classes != bound:
+        missing = [name for name in bound if name not in classes]
+        if missing:
             raise ConfigError(
                 f'MetaGapMonitorHook: the {what} dataset '
                 f'{type(dataset).__name__} has classes {list(classes)[:5]}'
-                f'... ({len(classes)}), but the head is bound to the '
-                f'{len(bound)} training classes {list(bound)[:5]}...; give '
-                'the hook datasets with the training classes.')
+                f'... ({len(classes)}), without {len(missing)} of the '
+                f'{len(bound)} training classes the head is bound to '
+                f'({missing[:5]}...); give the hook datasets with the '
+                'training classes.')
+        label_of = {classes.index(name): c for c, name in enumerate(bound)}
+        labels = sample_labels(dataset, range(len(dataset)))
+        kept = [i for i, label in enumerate(labels) if label in label_of]
+        return kept, [label_of[labels[i]] for i in kept]
 
-    def _extract(self, model, dataset,
-                 indices: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Image features ``(M, D)`` and labels ``(M, )`` of some samples,
-        from the feature store (test pipeline: deterministic)."""
+    def _extract(self, model, dataset, indices: Sequence[int]) -> torch.Tensor:
+        """Image features ``(M, D)`` of some samples, from the feature store
+        (test pipeline: deterministic)."""
         indices = [int(i) for i in indices]
         batches = [
             indices[i:i + self.batch_size]
@@ -141,9 +152,7 @@ class MetaGapMonitorHook(Hook):
             what=f'meta-gap features of {type(dataset).__name__}',
             local=True)
         device = next(model.head.parameters()).device
-        feats = model.head.pre_logits((feats.to(device), ))
-        labels = sample_labels(dataset, indices)
-        return feats, torch.tensor(labels, device=device)
+        return model.head.pre_logits((feats.to(device), ))
 
     def _features(self, runner) -> Tuple[torch.Tensor, ...]:
         """Cached (eval features, eval labels, support features)."""
@@ -159,17 +168,17 @@ class MetaGapMonitorHook(Hook):
                     'MetaGapMonitorHook: num_support=None takes the head\'s '
                     'episode layout, but the head has none; set num_support.')
             num_support = layout['num_support']
-        eval_cfg, support_cfg = self._dataset_cfgs(runner)
-        eval_set = DATASETS.build(eval_cfg)
-        support_set = DATASETS.build(support_cfg)
-        self._check_classes(eval_set, head, 'evaluation')
-        self._check_classes(support_set, head, 'support')
+        eval_set, support_set = self._datasets(runner)
+        eval_idx, eval_labels = self._of_training_classes(
+            eval_set, head, 'evaluation')
+        support_pool, labels = self._of_training_classes(
+            support_set, head, 'support')
 
         rng = np.random.default_rng(self.support_seed)
-        labels = np.asarray(support_set.get_gt_labels())
+        support_pool, labels = np.asarray(support_pool), np.asarray(labels)
         support_idx = []
         for c in range(len(head.classnames)):
-            pool = np.flatnonzero(labels == c)
+            pool = support_pool[labels == c]
             if len(pool) < num_support:
                 raise ConfigError(
                     f'MetaGapMonitorHook: class {head.classnames[c]!r} has '
@@ -178,11 +187,11 @@ class MetaGapMonitorHook(Hook):
             support_idx.extend(
                 rng.choice(pool, size=num_support, replace=False).tolist())
         with torch.no_grad():
-            eval_feats, eval_labels = self._extract(model, eval_set,
-                                                    range(len(eval_set)))
-            support_feats, _ = self._extract(model, support_set, support_idx)
+            eval_feats = self._extract(model, eval_set, eval_idx)
+            support_feats = self._extract(model, support_set, support_idx)
         support_feats = support_feats.reshape(
             len(head.classnames), num_support, -1)
+        eval_labels = torch.tensor(eval_labels, device=eval_feats.device)
         self._cache = (eval_feats, eval_labels, support_feats)
         return self._cache
 

@@ -4,7 +4,10 @@
 Runs the user-facing tools on the embedded default: the procedural mini-DTD
 (textures named after DTD categories, written to ``data/procdtd`` on first
 use) and mmprompt's tiny CLIP pretrained on procedural textures (shipped as
-the open_clip tag ``'procdtd'``). It prints base / new / H for both methods::
+the open_clip tag ``'procdtd'``). While each of its three runs goes, it shows
+the run, epoch, loss and ETA (one status line on a terminal; a line at the
+start and every 30 s elsewhere), and at the end it prints base / new / H for
+both methods::
 
     python tools/demo.py [--work-dir work_dirs/demo] [--seed 1]
 """
@@ -12,7 +15,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
@@ -21,20 +23,36 @@ ZERO_SHOT = 'configs/zeroshot/clip_tinyclip_procdtd.py'
 COOP = 'configs/coop/coop_tinyclip_procdtd.py'
 
 
-def run(args, log_path):
-    """Run a tool with this interpreter; stop with its log on failure."""
+def run(args, log_path, progress, index, label):
+    """Run a tool with this interpreter; stop with its log on failure.
+
+    Args:
+        args (list[str]): The tool and its arguments.
+        log_path (str): Where its output goes.
+        progress (Progress): Shows the epoch, loss and ETA while it runs.
+        index (int): The run's number (of ``progress.total``).
+        label (str): What it is, on the progress lines.
+
+    Returns:
+        float: The seconds it took.
+    """
+    from mmprompt.progress import run_logged
     start = time.time()
-    with open(log_path, 'w') as log:
-        proc = subprocess.run(
-            [sys.executable] + args,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
+    progress.start(index, label)
+    code = run_logged(
+        [sys.executable] + args,
+        log_path,
+        progress,
+        step=osp.splitext(osp.basename(args[0]))[0],
+        cwd=REPO)
+    secs = time.time() - start
+    if code != 0:
+        progress.write(f'{progress.prefix}: FAILED ({secs:.0f} s)')
         with open(log_path) as f:
             sys.stderr.write(f.read()[-4000:])
         sys.exit(f'demo: `{" ".join(args)}` failed, log: {log_path}')
-    return time.time() - start
+    progress.write(f'{progress.prefix}: done ({secs:.0f} s), log {log_path}')
+    return secs
 
 
 def main():
@@ -47,6 +65,7 @@ def main():
     sys.path.insert(0, REPO)
     from mmprompt.errors import MMPromptError
     from mmprompt.offline import ensure_procedural_dataset
+    from mmprompt.progress import Progress
 
     data_root = osp.join(REPO, args.data_root)
     try:
@@ -66,24 +85,30 @@ def main():
     common = ['--cfg-options', f'randomness.seed={seed}']
 
     results = {}
+    # On a terminal, one status line (step, epoch, loss, ETA) redrawn while
+    # a tool runs; elsewhere a line when it starts and every 30 s.
+    progress = Progress(total=3)
     zs_out = osp.join(work, 'zeroshot_metrics.json')
     secs = run([
         'tools/test.py', ZERO_SHOT, '--work-dir',
         osp.join(work, 'zeroshot'), '--out', zs_out, '--out-item', 'metrics'
     ] + common + [d for d in data if 'test' in d],
-               osp.join(work, 'zeroshot.log'))
+               osp.join(work, 'zeroshot.log'), progress, 1,
+               f'zero-shot CLIP, test {ZERO_SHOT}')
     results['zero-shot CLIP'] = (zs_out, secs)
 
     coop_dir = osp.join(work, 'coop')
-    secs = run(['tools/train.py', COOP, '--work-dir', coop_dir] + common +
-               data, osp.join(work, 'coop_train.log'))
+    secs = run(
+        ['tools/train.py', COOP, '--work-dir', coop_dir] + common + data,
+        osp.join(work, 'coop_train.log'), progress, 2, f'CoOp, train {COOP}')
     with open(osp.join(coop_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
     coop_out = osp.join(work, 'coop_metrics.json')
     secs += run([
         'tools/test.py', COOP, checkpoint, '--work-dir', coop_dir, '--out',
         coop_out, '--out-item', 'metrics'
-    ] + common + data, osp.join(work, 'coop_test.log'))
+    ] + common + data, osp.join(work, 'coop_test.log'), progress, 3,
+                f'CoOp, test {COOP}')
     results['CoOp (trained on base)'] = (coop_out, secs)
 
     print(f'\nmmprompt demo: procedural mini-DTD ({data_root}), '

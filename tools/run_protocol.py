@@ -40,7 +40,9 @@ The table has one row per config (and per test config) with the mean ± std
 over seeds of base / new accuracy with H of the means, as the literature
 computes it (base-to-new configs), or of top-1 (all-class configs);
 ``--average`` adds the average row (H of the averaged base and new; with
-``--test-configs``, over the test configs' rows only)::
+``--test-configs``, over the test configs' rows only); with ``--shots K``
+every row has the column ``shots`` (``tools/analysis_tools/plot_results.py``
+draws accuracy over shots from the tables of several such calls)::
 
     # base-to-new, offline world
     python tools/run_protocol.py \\
@@ -56,7 +58,10 @@ computes it (base-to-new configs), or of top-1 (all-class configs);
 ``--dry-run`` prints the commands instead of running them, ``--slurm FILE``
 writes them as a slurm array script (one task per config x seed), and
 ``--collect`` only reads the ``metrics.json`` files such runs left in the
-work dirs. Runs are reported as they finish; a failed or missing run, or one
+work dirs. While a run goes, its progress is shown (on a terminal one status
+line, redrawn: run i/n, epoch, loss, elapsed time and ETA; elsewhere a line
+when it starts and one every 30 s), and each run is reported when it
+finishes; a failed or missing run, or one
 whose ``metrics.json`` cannot be read, is listed with its log or file, left
 out of the averages, and makes the script exit with status 1. When no run
 has metrics (a wrong ``--work-dir``, say), nothing is written and the
@@ -73,7 +78,6 @@ import math
 import os
 import os.path as osp
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -85,9 +89,10 @@ sys.path.insert(0, REPO)
 from mmprompt.errors import PathNotFoundError  # noqa: E402
 from mmprompt.errors import ConfigError, DataError  # noqa: E402
 from mmprompt.evaluation import harmonic_mean  # noqa: E402
+from mmprompt.progress import Progress, run_logged  # noqa: E402
 
 BASE, NEW, TOP1 = 'base/top1', 'new/top1', 'accuracy/top1'
-COLUMNS = ['method', 'seeds', 'base', 'new', 'H', 'top-1']
+COLUMNS = ['method', 'seeds', 'shots', 'base', 'new', 'H', 'top-1']
 
 
 def name_of(config):
@@ -359,20 +364,27 @@ def shell_line(job):
     return ' && '.join(cmds)
 
 
-def run(job):
-    """Run a job's steps; the failing step's log or None."""
-    for step_args, log, _, _ in job['steps']:
+def run(job, progress=None):
+    """Run a job's steps; the failing step's log or None.
+
+    Args:
+        job (dict): A run of :func:`plan`.
+        progress (Progress, optional): Shows the epoch, loss and ETA read
+            from each step's log while it runs. Defaults to None.
+
+    Returns:
+        str | None: The log of the step that failed, or None.
+    """
+    for step_args, log, _, row in job['steps']:
         os.makedirs(osp.dirname(log), exist_ok=True)
         try:
             step_args = resolve(step_args, job['work_dir'])
         except FileNotFoundError:
             return log
-        with open(log, 'w') as f:
-            code = subprocess.run(
-                [sys.executable] + step_args,
-                cwd=REPO,
-                stdout=f,
-                stderr=subprocess.STDOUT).returncode
+        step = 'train' if row is None else (
+            'test' if row == job['label'] else f'test {row}')
+        code = run_logged(
+            [sys.executable] + step_args, log, progress, step=step, cwd=REPO)
         if code != 0:
             return log
     return None
@@ -615,10 +627,17 @@ def main(argv=None):
         return
 
     results, failures, outs = {}, [], []
+    # On a terminal, one status line (run, epoch, loss, ETA) redrawn while
+    # a run goes; elsewhere a line when a run starts and every 30 s.
+    progress = Progress(len(jobs))
     for done, job in enumerate(jobs, 1):
         start = time.time()
-        failed = None if args.collect else run(job)
         label = f'[{done}/{len(jobs)}] {job["label"]} seed {job["seed"]}'
+        failed = None
+        if not args.collect:
+            progress.start(done, f'{job["label"]} seed {job["seed"]}')
+            failed = run(job, progress)
+            progress.clear()
         if failed:
             outs += [out for _, _, out, _ in job['steps'] if out]
             failures.append(f'{label[label.index("]") + 2:]}: see {failed}')
@@ -659,6 +678,9 @@ def main(argv=None):
         targets = [r for r in rows if ' → ' in r['method']]
         if targets or not args.test_configs:
             rows.append(average_row(targets if args.test_configs else rows))
+    if args.shots is not None:  # the x of tools/analysis_tools/plot_results
+        for row in rows:
+            row['shots'] = args.shots
     text, columns = table(rows)
     print('\n' + text)
     if args.out:

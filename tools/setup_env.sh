@@ -27,6 +27,9 @@ sys.exit(u.find_spec("torch") is None)' \
     fi
     "$VENV/bin/python" -m pip install -q 'setuptools>=65,<82' wheel
     "$VENV/bin/python" -m pip install -q -r requirements/pinned.txt
+    # openmim without its dependencies: they are in pinned.txt, except
+    # `opendatalab` (dataset downloads only), which would downgrade setuptools.
+    "$VENV/bin/python" -m pip install -q --no-deps openmim==0.3.9
     "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
     if "$VENV/bin/python" -c 'import transformers' 2>/dev/null; then
         echo "[setup_env] WARNING: transformers is installed in $VENV;" \

@@ -588,14 +588,17 @@ def test_printed_commands_are_the_ones_run(tool, tmp_path, capsys,
     assert f' && {PYTHON} tools/test.py {config} ' in test
     calls = []
 
-    def fake_run(cmd, **kwargs):
+    def fake_run(cmd, log, progress=None, step='', **kwargs):
         calls.append(cmd)
+        assert kwargs == dict(cwd=tool.REPO)
+        assert step == ('train' if len(calls) == 1 else 'test')
         run_dir = osp.join(work, 'x', 'seed1')
         with open(osp.join(run_dir, 'last_checkpoint'), 'w') as f:
             f.write(osp.join(run_dir, 'epoch_2.pth'))
-        return subprocess.CompletedProcess(cmd, 1 if len(calls) > 1 else 0)
+        return 1 if len(calls) > 1 else 0
 
-    monkeypatch.setattr(tool.subprocess, 'run', fake_run)
+    # The steps run through mmprompt.progress.run_logged (live progress).
+    monkeypatch.setattr(tool, 'run_logged', fake_run)
     with pytest.raises(PathNotFoundError):  # the fake test: no metrics
         tool.main([config, '--seeds', '1', '--work-dir', work])
     assert [c[:2] for c in calls] == [[sys.executable, 'tools/train.py'],

@@ -7,9 +7,9 @@ tower, pipeline and preprocessor, and :mod:`.source` for the model, classes
 and images an export starts from. The command line is
 ``tools/deployment/export_classifier.py``.
 """
-from .convert import (NotExportableError, image_tower_to_mmpretrain,
-                      open_clip_vit_to_mmpretrain, plain_data_preprocessor,
-                      plain_pipeline)
+from mmprompt.models.clip.mmpretrain_convert import (
+    NotExportableError, image_tower_to_mmpretrain, open_clip_vit_to_mmpretrain,
+    plain_data_preprocessor, plain_pipeline)
 from .export import (DEFAULT_OPSET, EXPORTABLE_METHODS, BakedClassifier,
                      ExportResult, bake, build_plain_model, check_bakeable,
                      check_bakeable_config, check_output, export_classifier,

@@ -10,7 +10,7 @@ model as mmpretrain modules only:
 
 * the image tower as mmpretrain's ``VisionTransformer`` in the CLIP layout
   plus a ``LinearNeck`` (the projection, zero bias), see
-  :mod:`mmprompt.deployment.convert`;
+  :mod:`mmprompt.models.clip.mmpretrain_convert`;
 * the head as mmpretrain's ``ArcFaceClsHead`` with ``scale=logit_scale``
   and the ``C x D`` weight ``T``: at inference (no target) it returns
   ``scale * normalize(x) @ normalize(W).T`` (its ``NormProduct``; the
@@ -44,8 +44,10 @@ import torch
 import torch.nn as nn
 
 from mmprompt.errors import ConfigError
-from .convert import (NotExportableError, image_tower_to_mmpretrain,
-                      plain_data_preprocessor, plain_pipeline)
+from mmprompt.models.clip.mmpretrain_convert import (NotExportableError,
+                                                     image_tower_to_mmpretrain,
+                                                     plain_data_preprocessor,
+                                                     plain_pipeline)
 
 __all__ = [
     'EXPORTABLE_METHODS', 'DEFAULT_OPSET', 'BakedClassifier', 'ExportResult',
@@ -364,7 +366,7 @@ def exported_config_text(baked: BakedClassifier,
     Args:
         baked (BakedClassifier): The classifier.
         test_pipeline (Sequence[dict]): mmpretrain transforms
-            (:func:`~mmprompt.deployment.convert.plain_pipeline`).
+            (:func:`~mmprompt.models.clip.mmpretrain_convert.plain_pipeline`).
         header (Sequence[str], optional): Comment lines put first.
 
     Returns:
@@ -661,7 +663,7 @@ def export_classifier(model: nn.Module,
         classes (Sequence[str]): Class names, index = label.
         test_pipeline (Sequence[dict]): The config's test pipeline (with
             mmprompt's transforms; converted by
-            :func:`~mmprompt.deployment.convert.plain_pipeline`).
+            :func:`~mmprompt.models.clip.mmpretrain_convert.plain_pipeline`).
         out_dir (str): The output folder (created if missing).
         name (str): File name without suffix.
         template (str, optional): See :func:`bake`.

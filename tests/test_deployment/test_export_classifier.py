@@ -19,9 +19,6 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmprompt.deployment.convert import (NotExportableError,
-                                         open_clip_vit_to_mmpretrain,
-                                         plain_pipeline)
 from mmprompt.deployment.export import (bake, build_plain_model,
                                         check_bakeable, check_output,
                                         export_classifier, export_onnx,
@@ -30,6 +27,8 @@ from mmprompt.deployment.source import (classes_from_config,
                                         config_test_pipeline, parse_class_list)
 from mmprompt.errors import ConfigError
 from mmprompt.models import TINY_MODEL, OpenCLIPImageEncoder
+from mmprompt.models.clip.mmpretrain_convert import (
+    NotExportableError, open_clip_vit_to_mmpretrain, plain_pipeline)
 from mmprompt.offline import PROCEDURAL_CLASSES, make_procedural_dataset
 from mmprompt.registry import MODELS
 

@@ -21,6 +21,7 @@ MODULE_NAMES = (
     'model.convert_to_custom_text_state_dict',
     'model.resize_pos_embed',
     'model.resize_text_pos_embed',
+    'transformer.QuickGELU',  # export: the activation to convert
     'transformer.ResidualAttentionBlock',
     'transformer.VisionTransformer',
 )

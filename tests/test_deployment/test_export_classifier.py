@@ -65,6 +65,7 @@ try:
     blocked = False
 except ImportError:
     blocked = True
+print()  # after the inferencer's progress bar, which ends no line
 print(json.dumps(dict(
     logits=logits.tolist(),
     classes=list(model._dataset_meta['classes']),

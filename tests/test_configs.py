@@ -4,6 +4,7 @@ import functools
 import glob
 import importlib.util
 import os.path as osp
+import re
 import shutil
 import types
 
@@ -128,7 +129,8 @@ def test_config_builds(path):
     trainable = {n.split('.')[1] for n, grad in grads.items() if grad}
     # CLIP stays frozen: only prompts (and the meta method's fusion) train.
     expected = {
-        'zeroshot': set(),
+        'zeroshot':
+        set(),
         'coop': {'prompt_learner'},
         'meta': {'prompt_learner', 'fusion'},
         'maple': {'prompt_learner'},
@@ -139,7 +141,15 @@ def test_config_builds(path):
         'linear_probe': {'fc'},
         'kgcoop': {'prompt_learner'},
         'cocoop': {'prompt_learner'},
-        'promptsrc': {'prompt_learner'}
+        'promptsrc': {'prompt_learner'},
+        'rpo': {'prompt_learner'},
+        'prograd': {'prompt_learner'},
+        'clip_adapter': {'adapter'},
+        'lfa': {'weight'},
+        # Tip-Adapter trains nothing; Tip-Adapter-F trains its cache keys
+        'tip_adapter':
+        ({'cache_keys'}
+         if osp.basename(path).startswith('tip-adapter-f_') else set()),
     }
     assert trainable == expected[method]
     assert all(
@@ -303,21 +313,37 @@ def test_deep_prompt_configs_have_the_official_settings(name):
         type='GaussianPromptAggregationHook', mean=15, std=1)
 
 
-@pytest.mark.parametrize('method', ['maple', 'cocoop'])
+@pytest.mark.parametrize('method', ['maple', 'cocoop', 'kgcoop', 'promptsrc'])
 def test_cross_dataset_source_and_targets_share_the_model(method):
     source = _cfg(method, f'{method}-xd_vitb16_imagenet.py')
     prompts = source.model.head.prompt_learner
+    shots = 16
     if method == 'maple':
         assert (prompts.type, prompts.n_ctx,
                 prompts.depth) == ('MaPLePromptLearner', 2, 3)
         assert _schedule(source) == (4, 2, 2, 'SGD', 0.0026, 0.9, 5e-4)
-    else:  # CoCoOp's base-to-new settings
+    elif method == 'cocoop':  # CoCoOp's base-to-new settings
         assert (source.model.head.type,
                 prompts.type) == ('CoCoOpHead', 'CoCoOpPromptLearner')
         assert _schedule(source) == (1, 10, 10, 'SGD', 0.002, 0.9, 5e-4)
+    elif method == 'kgcoop':  # KgCoOp's scripts/xd_train.sh: 4 shots
+        assert (source.model.head.type, source.model.head.loss_kg.loss_weight,
+                prompts.type, prompts.ctx_init) == ('KgCoOpHead', 8.,
+                                                    'CoOpPromptLearner',
+                                                    'a photo of a')
+        assert _schedule(source) == (128, 100, 100, 'SGD', 0.002, 0.9, 5e-4)
+        shots = 4
+    else:  # PromptSRC's vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets
+        assert (source.model.head.type, prompts.type, prompts.n_ctx,
+                prompts.n_vision_ctx,
+                prompts.depth) == ('PromptSRCHead', 'IVLPPromptLearner', 4, 4,
+                                   3)
+        assert _schedule(source) == (4, 20, 20, 'SGD', 0.0025, 0.9, 5e-4)
+        assert source.default_hooks.prompt_aggregation == dict(
+            type='GaussianPromptAggregationHook', mean=6, std=10)
     dataset = source.train_dataloader.dataset
     assert (dataset.type, dataset.num_shots,
-            dataset.subsample) == ('CoOpImageNet', 16, 'all')
+            dataset.subsample) == ('CoOpImageNet', shots, 'all')
     # ImageNet's val split is its test split: no validation loop.
     assert source.val_dataloader is None and source.val_cfg is None
     for name in BENCHMARK[1:] + VARIANTS:
@@ -329,6 +355,27 @@ def test_cross_dataset_source_and_targets_share_the_model(method):
         assert target.val_dataloader is None
         assert target.test_evaluator.type == 'Accuracy'
         assert target.test_dataloader.dataset.get('subsample', 'all') == 'all'
+
+
+@pytest.mark.parametrize('name', BENCHMARK)
+def test_promptsrc_few_shot_configs_have_the_official_settings(name):
+    # Official vit_b16_c2_ep50_batch4_4+4ctx_few_shot.yaml: 50 epochs for
+    # every K; GPA N(30, 30) on six datasets, N(45, 5) on the other five.
+    cfg = _cfg('promptsrc', f'promptsrc_vitb16_{name}_fewshot.py')
+    prompts = cfg.model.head.prompt_learner
+    assert (prompts.type, prompts.n_ctx, prompts.n_vision_ctx,
+            prompts.depth) == ('IVLPPromptLearner', 4, 4, 9)
+    assert _schedule(cfg) == (4, 50, 50, 'SGD', 0.0025, 0.9, 5e-4)
+    dataset = cfg.train_dataloader.dataset
+    assert (dataset.num_shots, dataset.subsample) == (16, 'all')
+    assert cfg.test_evaluator.type == 'Accuracy'
+    assert (cfg.val_cfg is None) is (name == 'imagenet')
+    wide = name in ('imagenet', 'caltech101', 'oxford-pets', 'food101',
+                    'ucf101', 'sun397')
+    assert cfg.default_hooks.prompt_aggregation == dict(
+        type='GaussianPromptAggregationHook',
+        mean=30 if wide else 45,
+        std=30 if wide else 5)
 
 
 #: DAPT's official (lr, beta_v, beta_t) per dataset.
@@ -461,7 +508,9 @@ def test_no_leaf_restates_the_schedule_and_max_epochs_alone_sets_it():
     ]
     restating = [
         osp.relpath(path, REPO) for path in leaves
-        if 'param_scheduler' in open(path).read()
+        # (a checkpoint hook's save_param_scheduler=False is no schedule)
+        if re.search(r'^param_scheduler\b',
+                     open(path).read(), re.M)
     ]
     assert restating == []
     cfg = _cfg('coop', 'coop_tinyclip_procdtd.py')
@@ -564,3 +613,21 @@ def test_generated_configs_are_up_to_date(tmp_path):
     assert generate_configs.write(str(copy),
                                   files) == ['dapt/dapt_vitb16_dtd_16shot.py']
     assert generate_configs.check(str(copy), files) == [problems[1]]
+
+
+@pytest.mark.parametrize('name,epochs', [('dtd', 20), ('eurosat', 100)])
+def test_tip_adapter_f_cosine_follows_max_epochs(name, epochs):
+    # The official cosine runs over every iteration of train_epoch epochs;
+    # the Runner sets `end` from train_cfg.max_epochs, so leaves set only that.
+    cfg = _cfg('tip_adapter', f'tip-adapter-f_vitb16_{name}_fewshot.py')
+    assert cfg.train_cfg.max_epochs == epochs
+    cosine = dict(cfg.param_scheduler[0])
+    assert 'end' not in cosine and 'T_max' not in cosine
+    cosine.setdefault('end', cfg.train_cfg.max_epochs)  # as the Runner does
+    cosine.pop('convert_to_iter_based')
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.)
+    with DefaultScope.overwrite_default_scope('mmprompt'):
+        scheduler = registry.PARAM_SCHEDULERS.get(
+            cosine.pop('type')).build_iter_from_epoch(
+                optimizer, epoch_length=7, **cosine)
+    assert (scheduler.T_max, scheduler.end) == (7 * epochs, 7 * epochs)

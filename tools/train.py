@@ -27,6 +27,8 @@ import sys
 # Only the standard library is imported at the top: ``--help`` and a wrong
 # command line answer at once; torch, mmengine and mmprompt load in main().
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: ``--amp`` turns an optimiser wrapper into its mixed-precision variant.
+AMP_WRAPPERS = {'ProGradOptimWrapper': 'AmpProGradOptimWrapper'}
 #: The autocast dtypes of ``--amp-dtype`` (the first is the default).
 AMP_DTYPES = ('float16', 'bfloat16')
 
@@ -170,7 +172,9 @@ def merge_args(cfg, args):
         cfg.val_evaluator = None
 
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        # ProGrad's two-gradient update has its own AMP variant.
+        cfg.optim_wrapper.type = AMP_WRAPPERS.get(
+            cfg.optim_wrapper.get('type', 'OptimWrapper'), 'AmpOptimWrapper')
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
         if args.amp_dtype is not None:
             cfg.optim_wrapper.dtype = args.amp_dtype

@@ -768,6 +768,54 @@ def stored_features(model,
     return feats
 
 
+@torch.no_grad()
+def dataset_features(model, dataloader, what: str) -> tuple:
+    """The frozen tower's features and the labels of a whole dataset, in
+    dataset order, on every rank, through :func:`stored_features` (each rank
+    encodes its own batches of ``dataloader`` on a miss).
+
+    For the methods fitted on all features at once (the linear probe,
+    LFA's Procrustes map, Tip-Adapter's search on val).
+
+    Args:
+        model (ImageClassifier): The model (not wrapped).
+        dataloader (DataLoader): Any sampler that visits every sample.
+        what (str): What the features are, for the log.
+
+    Returns:
+        tuple: ``(features (N, D), labels (N, ) int64)`` tensors.
+
+    Raises:
+        DataError: The sampler does not visit every sample.
+    """
+    dataset = dataloader.dataset
+    mine = [[int(i) for i in batch] for batch in dataloader.batch_sampler]
+    batches = all_gather_object(mine) if get_dist_info()[1] > 1 else [mine]
+    feats = stored_features(
+        model,
+        dataset,
+        batches,
+        collate_fn=dataloader.collate_fn,
+        num_workers=dataloader.num_workers,
+        worker_init_fn=dataloader.worker_init_fn,
+        what=f'{what} of {type(dataset).__name__}')
+    order = [i for rank in batches for batch in rank for i in batch]
+    size = len(dataset)
+    first = {}
+    for row, index in enumerate(order):
+        first.setdefault(index, row)  # padded samplers repeat some
+    if sorted(first) != list(range(size)):
+        raise DataError(
+            f'Extracting the {what} saw {len(first)} of the {size} samples '
+            f'of {type(dataset).__name__}; use a sampler that visits every '
+            'sample once, e.g. train_dataloader.sampler=dict('
+            "type='DefaultSampler', shuffle=False).")
+    rows = torch.tensor([first[i] for i in range(size)])
+    labels = torch.tensor(
+        sample_labels(dataset, range(size)), dtype=torch.int64)
+    return feats[rows], labels
+
+
 class StoredFeatureDataset(Dataset):
     """Serve stored image features where a dataset would decode images.
 

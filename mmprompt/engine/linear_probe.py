@@ -22,11 +22,11 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.dist import all_gather_object, broadcast, get_dist_info, get_rank
+from mmengine.dist import broadcast, get_rank
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.runner import BaseLoop
 
+from mmprompt.engine.one_epoch_loop import OneEpochLoop
 from mmprompt.errors import ConfigError
 from mmprompt.registry import LOOPS
 
@@ -131,39 +131,18 @@ def extract_features(model, dataloader) -> Tuple[np.ndarray, np.ndarray]:
         rank.
 
     Raises:
-        RuntimeError: The sampler does not visit every sample.
+        DataError: The sampler does not visit every sample.
     """
-    from mmprompt.engine.feature_store import sample_labels, stored_features
-    dataset = dataloader.dataset
-    mine = [[int(i) for i in batch] for batch in dataloader.batch_sampler]
-    batches = all_gather_object(mine) if get_dist_info()[1] > 1 else [mine]
-    feats = stored_features(
-        model,
-        dataset,
-        batches,
-        collate_fn=dataloader.collate_fn,
-        num_workers=dataloader.num_workers,
-        worker_init_fn=dataloader.worker_init_fn,
-        what=f'linear-probe features of {type(dataset).__name__}')
+    from mmprompt.engine.feature_store import dataset_features
+    feats, labels = dataset_features(model, dataloader,
+                                     'linear-probe features')
     device = next(model.head.parameters()).device
     feats = model.head.pre_logits((feats.to(device), )).float().cpu()
-    order = [i for rank in batches for batch in rank for i in batch]
-    size = len(dataset)
-    first = {}
-    for row, index in enumerate(order):
-        first.setdefault(index, row)  # padded samplers repeat some
-    if sorted(first) != list(range(size)):
-        raise RuntimeError(
-            f'Feature extraction saw {len(first)} of the {size} samples '
-            'of the dataset; use a sampler that visits every sample (e.g. '
-            'DefaultSampler).')
-    rows = torch.tensor([first[i] for i in range(size)])
-    labels = np.array(sample_labels(dataset, range(size)), dtype=np.int64)
-    return feats[rows].numpy(), labels
+    return feats.numpy(), labels.numpy()
 
 
 @LOOPS.register_module()
-class LinearProbeLoop(BaseLoop):
+class LinearProbeLoop(OneEpochLoop):
     """Fit a linear head on frozen features in closed form (one "epoch").
 
     Use with an ``ImageClassifier`` whose backbone is frozen (e.g.
@@ -207,24 +186,6 @@ class LinearProbeLoop(BaseLoop):
         self.grid = tuple(grid)
         self.search_steps = search_steps
         self.max_iter = max_iter
-        self._epoch = 0
-        self._iter = 0
-
-    @property
-    def max_epochs(self) -> int:
-        return 1
-
-    @property
-    def max_iters(self) -> int:
-        return 1
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch
-
-    @property
-    def iter(self) -> int:
-        return self._iter
 
     def _model(self):
         model = self.runner.model

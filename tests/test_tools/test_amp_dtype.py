@@ -61,6 +61,18 @@ def test_amp_dtype_sets_the_optim_wrapper_dtype(train_tool):
         train_tool.parse_args([CONFIG, '--amp', '--amp-dtype', 'float32'])
 
 
+def test_amp_keeps_prograds_two_gradient_update(train_tool):
+    config = osp.join(REPO, 'configs/prograd/prograd_tinyclip_procdtd.py')
+    cfg = train_tool.merge_args(
+        Config.fromfile(config),
+        train_tool.parse_args([config, '--amp', '--amp-dtype', 'bfloat16']))
+    assert cfg.optim_wrapper.type == 'AmpProGradOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    cfg = train_tool.merge_args(
+        Config.fromfile(config), train_tool.parse_args([config]))
+    assert cfg.optim_wrapper.type == 'ProGradOptimWrapper'
+
+
 @cpu_only
 def test_float16_amp_on_cpu_is_a_clear_error(train_tool):
     for argv in (['--amp'], ['--amp', '--amp-dtype', 'float16']):

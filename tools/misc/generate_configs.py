@@ -118,6 +118,13 @@ METHODS: Dict[str, Method] = {
            'KgCoOp (4 context vectors from "a photo of a", lambda 8)',
            'batch 128, SGD lr 2e-3, 100 epochs, cosine + warm-up',
            'train_dataloader = dict(batch_size=128)\n'),
+    'prograd':
+    Method(
+        'prograd', 'prograd', 'prograd_vitb16', 'coop_sgd_cosine_100e',
+        'default_runtime', 'ProGrad (4 context vectors from "a photo of '
+        'a", CE gradient projected off the KL gradient, T 1, lambda 1)',
+        'batch 32, SGD lr 2e-3, 100 epochs, cosine + warm-up',
+        "optim_wrapper = dict(type='ProGradOptimWrapper', lambda_=1.0)\n"),
     'maple':
     Method('maple', 'maple', 'maple_vitb16', 'maple_sgd_cosine',
            'default_runtime', 'MaPLe (2 ctx from "a photo", depth 9, coupled)',
@@ -141,6 +148,11 @@ METHODS: Dict[str, Method] = {
         'self-regulating losses, Gaussian prompt aggregation)',
         'batch 4, SGD lr 0.0025, 20 epochs, 1 warm-up epoch then cosine',
         _BATCH_4),
+    'rpo':
+    Method('rpo', 'rpo', 'rpo_vitb16', 'rpo_sgd_cosine', 'default_runtime',
+           'RPO (24 read-only prompt pairs, ST init)',
+           'batch 4, SGD lr 0.01, 15 epochs, 1 warm-up epoch then cosine',
+           _BATCH_4),
 }
 #: Lines a single leaf adds to its family's (KgCoOp's own DTD template).
 EXTRA = {
@@ -348,24 +360,46 @@ def coop_and_zeroshot_leaves() -> Dict[str, str]:
 
 
 def cross_dataset_leaves() -> Dict[str, str]:
-    """CoCoOp's and MaPLe's cross-dataset / DG sources and targets."""
+    """The cross-dataset / DG sources (trained on ImageNet, all 1000 classes)
+    and targets of CoCoOp, MaPLe, KgCoOp and PromptSRC."""
     files = {}
+    xd_epochs = 'train_cfg = dict(max_epochs=max_epochs, ' \
+        'val_interval=max_epochs)\n'
+    # method -> (title, model, schedule, runtime, what, body)
     sources = {
-        'cocoop': ('cocoop_vitb16', 'cocoop_sgd_cosine',
-                   'CoCoOp cross-dataset / DG source: all 1000 ImageNet '
-                   'classes, 16 shots, with the base-to-new settings (batch '
-                   '1, SGD lr 2e-3, 10 epochs, 1 warm-up epoch then cosine).',
-                   'train_dataloader = dict(batch_size=1)\n'),
+        'cocoop':
+        ('CoCoOp', 'cocoop_vitb16', 'cocoop_sgd_cosine', 'default_runtime',
+         'CoCoOp cross-dataset / DG source: all 1000 ImageNet '
+         'classes, 16 shots, with the base-to-new settings (batch '
+         '1, SGD lr 2e-3, 10 epochs, 1 warm-up epoch then cosine).',
+         'train_dataloader = dict(batch_size=1)\n'),
         'maple':
-        ('maple-xd_vitb16', 'maple_sgd_cosine',
+        ('MaPLe', 'maple-xd_vitb16', 'maple_sgd_cosine', 'default_runtime',
          'MaPLe cross-dataset / DG source: all 1000 ImageNet '
          'classes, 16 shots, depth 3, batch 4, SGD lr 0.0026, 2 '
          'epochs (1 warm-up epoch then cosine).', _BATCH_4 + 'max_epochs = 2\n'
-         'optim_wrapper = dict(optimizer=dict(lr=0.0026))\n'
-         'train_cfg = dict(max_epochs=max_epochs, '
-         'val_interval=max_epochs)\n'),
+         'optim_wrapper = dict(optimizer=dict(lr=0.0026))\n' + xd_epochs),
+        'kgcoop':
+        ('KgCoOp', 'kgcoop_vitb16', 'coop_sgd_cosine_100e', 'default_runtime',
+         'KgCoOp cross-dataset / DG source as its official scripts/'
+         'xd_train.sh trains it: 4 shots of all 1000 ImageNet classes, 4 '
+         'context vectors from "a photo of a", lambda 8, batch 128, SGD lr '
+         '2e-3, 100 epochs, cosine + warm-up (tools/run_protocol.py --shots '
+         '16 for the 16 shots of CoCoOp\'s protocol).',
+         'train_dataloader = dict(batch_size=128, dataset=dict(num_shots=4))'
+         '\n'),
+        'promptsrc':
+        ('PromptSRC', 'promptsrc-xd_vitb16', 'promptsrc_sgd_cosine',
+         'promptsrc_runtime',
+         'PromptSRC cross-dataset / DG source (official vit_b16_c2_ep20_'
+         'batch4_4+4ctx_cross_datasets): all 1000 ImageNet classes, 16 '
+         'shots, IVLP 4 + 4 tokens at depth 3, batch 4, SGD lr 0.0025, 20 '
+         'epochs (1 warm-up epoch then cosine), Gaussian prompt aggregation '
+         'N(6, 10).', _BATCH_4 + 'default_hooks = dict('
+         'prompt_aggregation=dict(mean=6, std=10))\n'),
     }
-    for method, (model, schedule, what, body) in sources.items():
+    for method, (title, model, schedule, runtime, what,
+                 body) in sources.items():
         stem = f'{method}-xd_vitb16'
         files[f'{method}/{stem}_imagenet.py'] = _config(
             f'{what} Test its checkpoint with the {stem}_<target>.py '
@@ -373,9 +407,8 @@ def cross_dataset_leaves() -> Dict[str, str]:
                 _layer('models', model),
                 _dataset('imagenet', 'fewshot'),
                 _layer('schedules', schedule),
-                _layer('', 'default_runtime')
+                _layer('', runtime)
             ], body + _NO_VAL)
-        title = {'cocoop': 'CoCoOp', 'maple': 'MaPLe'}[method]
         targets = [(name, 'Cross-dataset target', f'all {ds.title} classes '
                     '(top-1)') for name, ds in DATASETS.items()
                    if name != 'imagenet']
@@ -389,6 +422,43 @@ def cross_dataset_leaves() -> Dict[str, str]:
                     _dataset(name, 'test'),
                     _layer('', 'default_runtime')
                 ])
+    return files
+
+
+#: PromptSRC's few-shot Gaussian prompt aggregation (mean, std) per dataset
+#: (official vit_b16_c2_ep50_batch4_4+4ctx_few_shot.yaml and its comments).
+PROMPTSRC_FEWSHOT_GPA = {
+    name: (30, 30) if name in ('imagenet', 'caltech101', 'oxford-pets',
+                               'food101', 'ucf101', 'sun397') else (45, 5)
+    for name in DATASETS
+}
+
+
+def promptsrc_fewshot_leaves() -> Dict[str, str]:
+    """PromptSRC's few-shot leaves: K shots of every class, 50 epochs."""
+    files = {}
+    for name, ds in DATASETS.items():
+        mean, std = PROMPTSRC_FEWSHOT_GPA[name]
+        body = (
+            _BATCH_4 + 'max_epochs = 50\n'
+            'train_cfg = dict(max_epochs=max_epochs, '
+            'val_interval=max_epochs)\n'
+            'default_hooks = dict(prompt_aggregation=dict('
+            f'mean={mean}, std={std}))\n')
+        if name == 'imagenet':
+            body += _NO_VAL
+        files[f'promptsrc/promptsrc_vitb16_{name}_fewshot.py'] = _config(
+            f'PromptSRC on {ds.title}, few-shot protocol (official vit_b16_'
+            'c2_ep50_batch4_4+4ctx_few_shot): K shots of every class (16 by '
+            'default, tools/run_protocol.py --shots K), IVLP 4 + 4 tokens at '
+            'depth 9, batch 4, SGD lr 0.0025, 50 epochs for every K (1 '
+            f'warm-up epoch then cosine), Gaussian prompt aggregation N({mean}'
+            f', {std}).', [
+                _layer('models', 'promptsrc_vitb16'),
+                _dataset(name, 'fewshot'),
+                _layer('schedules', 'promptsrc_sgd_cosine'),
+                _layer('', 'promptsrc_runtime')
+            ], body)
     return files
 
 
@@ -514,12 +584,225 @@ def rn50_table_leaves() -> Dict[str, str]:
     return files
 
 
+def tip_adapter_leaves() -> Dict[str, str]:
+    """Tip-Adapter (training-free) and Tip-Adapter-F few-shot leaves, with
+    the official per-dataset hyper-parameters (Tip-Adapter's
+    ``configs/<dataset>.yaml``: init_alpha, init_beta, search_scale and
+    train_epoch; search_step (200, 20), augment_epoch 10 and lr 1e-3
+    everywhere) and its training crop, RandomResizedCrop(224, scale (0.5,
+    1)) + flip, for the cache views and the -F training views. ImageNet
+    has no val split here (its official script reports the initial alpha
+    / beta), so it keeps them."""
+    # name: (init_alpha, init_beta, search_scale (beta, alpha), train_epoch)
+    official = {
+        'imagenet': (1.17, 1, (7, 3), 20),
+        'caltech101': (3, 1, (12, 5), 20),
+        'oxford-pets': (1.17, 1, (7, 3), 20),
+        'stanford-cars': (3, 1, (20, 10), 20),
+        'oxford-flowers': (10, 1, (50, 50), 20),
+        'food101': (1.17, 1, (10, 10), 20),
+        'fgvc-aircraft': (5, 1, (30, 30), 20),
+        'sun397': (1.17, 1, (12, 10), 20),
+        'dtd': (2, 1, (13, 13), 20),
+        'eurosat': (2, 1, (12, 10), 100),
+        'ucf101': (3, 1, (7, 3), 20),
+    }
+    pipeline = ('train_pipeline = [\n'
+                "    dict(type='LoadCoOpImage'),\n"
+                '    dict(\n'
+                "        type='RandomResizedCrop',\n"
+                '        scale=224,\n'
+                '        crop_ratio_range=(0.5, 1.0),\n'
+                "        interpolation='bicubic',\n"
+                "        backend='pillow'),\n"
+                "    dict(type='RandomFlip', prob=0.5, "
+                "direction='horizontal'),\n"
+                "    dict(type='PackInputs'),\n"
+                ']\n')
+    files = {}
+    for name, ds in DATASETS.items():
+        alpha, beta, (scale_b, scale_a), epochs = official[name]
+        imagenet = name == 'imagenet'
+        model = f'model = dict(head=dict(alpha={float(alpha)}, ' \
+            f'beta={float(beta)}))\n'
+        if imagenet:
+            model = ('model = dict(\n    head=dict(\n'
+                     f'        alpha={float(alpha)},\n'
+                     f'        beta={float(beta)},\n'
+                     '        prompt_learner=dict(\n'
+                     "            type='HandcraftedPrompts', "
+                     "templates='imagenet_select')))\n")
+        hook = ("    tip_adapter=dict(\n        type='TipAdapterHook',\n"
+                f'        search={not imagenet},\n'
+                f'        search_scale=({scale_b}, {scale_a}),\n'
+                '        search_step=(200, 20),\n'
+                '        augment_epoch=10))\n')
+        search = ('alpha / beta kept at their initial values (no val split; '
+                  "the official ImageNet script reports those)" if imagenet
+                  else 'alpha / beta searched on the whole val split (search '
+                  f'scale ({scale_b}, {scale_a}), steps (200, 20))')
+        # The official search runs on the whole val split.
+        full_val = '' if imagenet else \
+            'val_dataloader = dict(dataset=dict(num_shots=-1))\n'
+        templates = ("CoOp's 7 ImageNet templates"
+                     if imagenet else "the dataset's CoOp template")
+        files[f'tip_adapter/tip-adapter_vitb16_{name}_fewshot.py'] = _config(
+            f'Tip-Adapter (training-free) on {ds.title}, few-shot protocol: '
+            'K shots of every class (16 by default, tools/run_protocol.py '
+            '--shots K) in the cache, 10 augmented views averaged per key, '
+            f'{templates}, initial alpha {alpha}, beta {beta}, {search}. '
+            'TrainingFreeLoop runs the hooks once; no gradient step.', [
+                _layer('models', 'tip-adapter_vitb16'),
+                _dataset(name, 'fewshot'),
+                _layer('', 'default_runtime')
+            ], model + pipeline +
+            'train_dataloader = dict(dataset=dict(pipeline=train_pipeline))\n'
+            + full_val + "train_cfg = dict(type='TrainingFreeLoop')\n" +
+            ('val_cfg = None\n' if imagenet else 'val_cfg = dict()\n') +
+            'test_cfg = dict()\n'
+            '# Required by the Runner next to train_cfg but never stepped.\n'
+            "optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.))\n"
+            'default_hooks = dict(\n'
+            '    checkpoint=dict(save_param_scheduler=False),\n' + hook)
+        schedule = ''
+        if epochs != 20:
+            schedule = (f'train_cfg = dict(max_epochs={epochs}, '
+                        f'val_interval={epochs})\n')
+        files[f'tip_adapter/tip-adapter-f_vitb16_{name}_fewshot.py'] = \
+            _config(
+                f'Tip-Adapter-F on {ds.title}, few-shot protocol: the cache '
+                'of tip-adapter_vitb16_' + name + '_fewshot.py with trainable '
+                f'keys, {epochs} epochs of batch 256, AdamW lr 1e-3 eps 1e-4, '
+                'cosine per iteration, one augmented view of every image per '
+                "epoch from the feature store (train_views='exact'), then "
+                f'{search}. The last epoch is kept (the official code picks '
+                'the best epoch on the test set).', [
+                    _layer('models', 'tip-adapter-f_vitb16'),
+                    _dataset(name, 'fewshot'),
+                    _layer('schedules', 'tip-adapter-f_adamw_cosine'),
+                    _layer('', 'default_runtime')
+                ], model + pipeline +
+                'train_dataloader = dict(batch_size=256, '
+                'dataset=dict(pipeline=train_pipeline))\n' + full_val +
+                schedule +
+                (_NO_VAL if imagenet else '') + 'default_hooks = dict(\n'
+                "    feature_store=dict(train_views='exact'),\n" + hook)
+    return files
+
+
+def rpo_cross_dataset_leaves() -> Dict[str, str]:
+    """RPO's ImageNet source (official imagenet_k24_ep15.yaml) and its
+    cross-dataset and domain-generalisation targets."""
+    stem = 'rpo-xd_vitb16'
+    files = {
+        f'rpo/{stem}_imagenet.py':
+        _config(
+            'RPO cross-dataset / DG source (official imagenet_k24_ep15.yaml, '
+            'scripts/rpo/xd_train.sh): all 1000 ImageNet classes, 16 shots, '
+            '24 read-only prompt pairs, batch 4, SGD lr 0.005, 15 epochs (1 '
+            'warm-up epoch then cosine). Test its checkpoint with the '
+            f'{stem}_<target>.py configs.', [
+                _layer('models', 'rpo_vitb16'),
+                _dataset('imagenet', 'fewshot'),
+                _layer('schedules', 'rpo_sgd_cosine'),
+                _layer('', 'default_runtime')
+            ], _BATCH_4 + 'optim_wrapper = dict(optimizer=dict(lr=0.005))\n' +
+            _NO_VAL)
+    }
+    targets = [(name, 'Cross-dataset target (not in the RPO paper)',
+                f'all {ds.title} classes (top-1)')
+               for name, ds in DATASETS.items() if name != 'imagenet']
+    targets += [(name, 'Domain generalisation target', variant)
+                for name, variant in VARIANTS.items()]
+    for name, kind, on in targets:
+        files[f'rpo/{stem}_{name}.py'] = _config(
+            f'{kind}: RPO trained on ImageNet ({stem}_imagenet.py) tested on '
+            f'{on}.', [
+                _layer('models', 'rpo_vitb16'),
+                _dataset(name, 'test'),
+                _layer('', 'default_runtime')
+            ])
+    return files
+
+
+def adapter_leaves() -> Dict[str, str]:
+    """CLIP-Adapter's few-shot leaves (ViT-B/16) and LFA's (ViT-B/16 few-shot
+    and the RN50 4-shot rows of the instance-wise prompt table)."""
+    # LFA's refinement steps per dataset (--n-iters of its README).
+    lfa_iters = {
+        'imagenet': 200,
+        'caltech101': 1000,
+        'oxford-pets': 30,
+        'stanford-cars': 2000,
+        'oxford-flowers': 100,
+        'food101': 100,
+        'fgvc-aircraft': 1000,
+        'sun397': 100,
+        'dtd': 1000,
+        'eurosat': 100,
+        'ucf101': 200,
+    }
+    files = {}
+    store = ("default_hooks = dict(feature_store=dict(train_views='exact'))"
+             '\n')
+    lfa_body = ('train_dataloader = dict(\n'
+                '    sampler=dict(shuffle=False),\n'
+                '    dataset=dict(pipeline={{_base_.test_pipeline}}))\n'
+                'default_hooks = dict(checkpoint=dict(interval=1, '
+                'save_param_scheduler=False))\n')
+    for name, ds in DATASETS.items():
+        imagenet = name == 'imagenet'
+        files[f'clip_adapter/clip-adapter_vitb16_{name}_fewshot.py'] = _config(
+            f'CLIP-Adapter on {ds.title}, few-shot protocol: K shots of every '
+            'class (16 by default), a 512 -> 128 -> 512 adapter with ratio '
+            '0.2 on the frozen image feature, batch 32, SGD lr 2e-3, 200 '
+            'epochs, 1 warm-up epoch then cosine (the training views served '
+            'by the feature store); top-1 over all classes.', [
+                _layer('models', 'clip-adapter_vitb16'),
+                _dataset(name, 'fewshot'),
+                _layer('schedules', 'clip-adapter_sgd_cosine'),
+                _layer('', 'default_runtime')
+            ], store + (_NO_VAL if imagenet else ''))
+        iters = lfa_iters[name]
+        files[f'lfa/lfa_vitb16_{name}_fewshot.py'] = _config(
+            f'LFA on {ds.title}, few-shot protocol: K shots of every class '
+            '(16 by default), beta-Procrustes (beta searched) refined by '
+            f'{iters} steps of the re-ranking loss (LFA\'s setting for '
+            f'{ds.title}); top-1 over all classes.', [
+                _layer('models', 'lfa_vitb16'),
+                _dataset(name, 'fewshot'),
+                _layer('schedules', 'lfa_procrustes_rerank'),
+                _layer('', 'default_runtime')
+            ], f'train_cfg = dict(n_iters={iters})\n' + lfa_body +
+            ("# LFA's ImageNet text features average CoOp's 7 templates.\n"
+             'model = dict(head=dict(prompt_learner=dict('
+             "templates='imagenet_select')))\n" + _NO_VAL if imagenet else ''))
+    for name in RN50_TABLE:
+        ds = DATASETS[name]
+        iters = lfa_iters[name]
+        files[f'lfa/lfa_rn50_{name}_fewshot4.py'] = _config(
+            f'LFA on CLIP ResNet-50, {ds.title}, few-shot: 4 shots of each of '
+            f'the {ds.num_classes} classes, a 1024 x 1024 map fitted by '
+            f'beta-Procrustes (beta searched) and {iters} steps of the '
+            're-ranking loss; top-1 over all classes (the LFA row of the '
+            'instance-wise prompt table):', [
+                _layer('models', 'lfa_rn50'),
+                _dataset(name, 'fewshot4'),
+                _layer('schedules', 'lfa_procrustes_rerank'),
+                _layer('', 'default_runtime')
+            ], f'train_cfg = dict(n_iters={iters})\n' + lfa_body,
+            f'python tools/train.py configs/lfa/lfa_rn50_{name}_fewshot4.py')
+    return files
+
+
 def generate() -> Dict[str, str]:
     """Every generated config: its path under configs/ -> its text."""
     files = {}
     for family in (dataset_layers, base_to_new_leaves,
                    coop_and_zeroshot_leaves, cross_dataset_leaves, dapt_leaves,
-                   rn50_table_leaves):
+                   promptsrc_fewshot_leaves, rn50_table_leaves,
+                   tip_adapter_leaves, rpo_cross_dataset_leaves,
+                   adapter_leaves):
         for path, text in family().items():
             assert path not in files, f'{path} is generated twice'
             files[path] = text

@@ -9,7 +9,9 @@
   safetensors) and loading them as open_clip does, with clear errors;
 * :mod:`.tower`: what both towers share: freezing with kilobyte checkpoints
   (:class:`FrozenCLIPTower`) and the prompt-injection mechanism
-  (:class:`VisualPrompts`, residual blocks run one at a time);
+  (:class:`VisualPrompts`, residual blocks run one at a time) and read-only
+  tokens (:class:`ReadOnlyTokens`, RPO: appended with an attention mask so
+  the towers' own tokens never see them);
 * :mod:`.image_encoder` / :mod:`.text_encoder`: the two frozen towers.
 
 With no prompts both towers compute exactly open_clip's ``encode_image`` /
@@ -22,12 +24,15 @@ from .loading import (SHIPPED_WEIGHTS, TINY_MODEL, TINYCLIP_MODEL,
                       build_open_clip, get_tokenizer, open_clip_for,
                       resolve_pretrained)
 from .text_encoder import OpenCLIPTextEncoder
-from .tower import VISION_PROMPT_POSITIONS, FrozenCLIPTower, VisualPrompts
+from .tower import (READONLY_ATTENTION, VISION_PROMPT_POSITIONS,
+                    FrozenCLIPTower, ReadOnlyTokens, VisualPrompts,
+                    readonly_attention_mask)
 from .weights import read_pretrained_file
 
 __all__ = [
     'SHIPPED_WEIGHTS', 'TINY_MODEL', 'TINYCLIP_MODEL', 'FrozenCLIPTower',
     'OpenCLIPImageEncoder', 'OpenCLIPTextEncoder', 'build_open_clip',
     'get_tokenizer', 'resolve_pretrained', 'read_pretrained_file',
-    'open_clip_for', 'VISION_PROMPT_POSITIONS', 'VisualPrompts'
+    'open_clip_for', 'VISION_PROMPT_POSITIONS', 'VisualPrompts',
+    'READONLY_ATTENTION', 'ReadOnlyTokens', 'readonly_attention_mask'
 ]

@@ -1,6 +1,6 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """The image tower of an open_clip model as an mmpretrain backbone."""
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import open_clip
 import torch
@@ -8,8 +8,9 @@ import torch
 from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from .loading import open_clip_for
-from .tower import (VISION_PROMPT_POSITIONS, FrozenCLIPTower, VisualPrompts,
-                    expand_prompts, run_blocks)
+from .tower import (VISION_PROMPT_POSITIONS, FrozenCLIPTower, ReadOnlyTokens,
+                    VisualPrompts, expand_prompts, readonly_attention_mask,
+                    run_blocks)
 
 
 @MODELS.register_module()
@@ -90,6 +91,13 @@ class OpenCLIPImageEncoder(FrozenCLIPTower):
         self._require_vit()
         return tuple(self.visual.patch_size)
 
+    @property
+    def class_embedding(self) -> torch.Tensor:
+        """A detached copy of the ``(width, )`` CLS token embedding (without
+        its positional embedding), e.g. to initialise prompts from it."""
+        self._require_vit()
+        return self.visual.class_embedding.detach().clone()
+
     def _check_prompts(self, prompts: VisualPrompts):
         self._require_vit()
         if prompts.position not in VISION_PROMPT_POSITIONS:
@@ -152,11 +160,57 @@ class OpenCLIPImageEncoder(FrozenCLIPTower):
             pooled = pooled @ self.visual.proj
         return pooled
 
+    def forward_readonly(
+            self, x: torch.Tensor,
+            readonly: ReadOnlyTokens) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Images with read-only tokens -> ``(features, readonly_features)``.
+
+        The ``P`` tokens are appended after the patch tokens (through
+        ``ln_pre``, without positional embedding) and read the sequence
+        under :func:`readonly_attention_mask`: nothing attends to them, so
+        ``features`` ``(B, embed_dim)`` are the tower's features without
+        them; ``readonly_features`` ``(B, P, embed_dim)`` are their outputs
+        after ``ln_post`` and the projection (RPO, official
+        ``trainers/rpo.py``: ``img_post_ln(x[:, -K:]) @ img_proj``).
+        """
+        self._require_vit()
+        if getattr(self.visual, 'attn_pool', None) is not None:
+            raise NotImplementedError(
+                f'Read-only tokens need a vision transformer that pools its '
+                f'CLS token, but {self.model_name!r} pools with attention.')
+        tokens = readonly.tokens
+        if tokens.dim() not in (2, 3) or tokens.shape[-1] != self.width \
+                or tokens.shape[-2] < 1:
+            raise ValueError(
+                f'Read-only tokens of shape {tuple(tokens.shape)} do not fit '
+                f'the vision transformer of {self.model_name!r}: give (P, '
+                f'{self.width}) or (B, P, {self.width}) with P >= 1.')
+        seq = self.visual._embeds(x)
+        length = seq.shape[1]
+        appended = self.visual.ln_pre(
+            expand_prompts(tokens, seq.shape[0], seq))
+        mask = readonly_attention_mask(
+            length,
+            appended.shape[1],
+            among=readonly.among,
+            dtype=seq.dtype,
+            device=seq.device)
+        out = run_blocks(self.visual.transformer,
+                         torch.cat([seq, appended], dim=1), mask)
+        extra = self.visual.ln_post(out[:, length:])
+        if self.visual.proj is not None:
+            extra = extra @ self.visual.proj
+        return self.pool(out[:, :length]), extra
+
     def forward(
-            self,
-            x: torch.Tensor,
-            prompts: Optional[VisualPrompts] = None) -> Tuple[torch.Tensor]:
+        self,
+        x: torch.Tensor,
+        prompts: Union[VisualPrompts, ReadOnlyTokens, None] = None
+    ) -> Tuple[torch.Tensor, ...]:
         """Images (and optional visual prompts) -> ``(features, )``.
+
+        With :class:`ReadOnlyTokens` as ``prompts`` (RPO) the output is
+        :meth:`forward_readonly`'s ``(features, readonly_features)``.
 
         ``(B, embed_dim)`` inputs are image features this tower computed
         before (served by the feature store, see
@@ -175,6 +229,8 @@ class OpenCLIPImageEncoder(FrozenCLIPTower):
                     f'{x.shape[1]}, but stored features of '
                     f'{self.model_name!r} have width {self.embed_dim}.')
             return (x, )
+        if isinstance(prompts, ReadOnlyTokens):
+            return self.forward_readonly(x, prompts)
         if prompts is not None:
             self._check_prompts(prompts)
         elif not self.is_vit:

@@ -26,9 +26,10 @@ MODULE_NAMES = (
     'transformer.VisionTransformer',
 )
 #: Attributes of an open_clip ``VisionTransformer`` (the image tower).
-VISION_TRANSFORMER_ATTRS = ('_embeds', '_pool', 'ln_pre', 'proj',
+VISION_TRANSFORMER_ATTRS = ('_embeds', '_pool', 'ln_pre', 'ln_post', 'proj',
                             'transformer', 'patch_size', 'output_dim',
-                            'set_grad_checkpointing')
+                            'set_grad_checkpointing', 'class_embedding',
+                            'attn_pool')
 #: Attributes of an open_clip ``Transformer`` (both towers' blocks).
 TRANSFORMER_ATTRS = ('resblocks', 'batch_first', 'grad_checkpointing',
                      'get_cast_dtype', 'width')

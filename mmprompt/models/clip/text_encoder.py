@@ -1,6 +1,6 @@
 # Copyright (c) mmprompt contributors. All rights reserved.
 """The text tower of an open_clip model, fed with token embeddings."""
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from mmprompt.errors import ConfigError
 from mmprompt.registry import MODELS
 from .loading import get_tokenizer, open_clip_for
-from .tower import FrozenCLIPTower, expand_prompts, run_blocks
+from .tower import (FrozenCLIPTower, ReadOnlyTokens, expand_prompts,
+                    per_head_mask, readonly_attention_mask, run_blocks)
 
 
 @MODELS.register_module()
@@ -127,11 +128,12 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
         return self.token_embedding(tokens.to(self.device))
 
     def forward(
-            self,
-            embeddings: torch.Tensor,
-            tokens: torch.Tensor,
-            deep_prompts: Optional[Sequence[torch.Tensor]] = None
-    ) -> torch.Tensor:
+        self,
+        embeddings: torch.Tensor,
+        tokens: torch.Tensor,
+        deep_prompts: Optional[Sequence[torch.Tensor]] = None,
+        readonly: Optional[ReadOnlyTokens] = None
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Token embeddings -> projected EOT features ``(N, embed_dim)``.
 
         Args:
@@ -142,6 +144,18 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
                 prompts: ``deep_prompts[j]`` (``(P, width)``) replaces
                 positions ``1 .. P`` (the context after the start token)
                 before block ``j + 1`` (MaPLe, IVLP). Defaults to None.
+            readonly (ReadOnlyTokens, optional): ``P`` read-only tokens
+                (RPO) appended after the (truncated) sequence, without
+                positional embedding; they attend to the positions up to
+                their row's EOT (:func:`readonly_attention_mask`), and
+                nothing attends to them, so the EOT features are those
+                without them. Defaults to None.
+
+        Returns:
+            torch.Tensor | tuple: The ``(N, embed_dim)`` EOT features; with
+            ``readonly``, ``(features, readonly_features)``, the latter the
+            ``(N, P, embed_dim)`` outputs of the read-only tokens after
+            ``ln_final`` and the projection.
         """
         deep_prompts = list(deep_prompts or [])
         if len(deep_prompts) >= len(self.transformer.resblocks):
@@ -166,6 +180,8 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
         mask = self.attn_mask
         if mask is not None:
             mask = mask[:length, :length]
+        if readonly is not None:
+            x, mask = self._append_readonly(x, eot, mask, readonly)
 
         def inject(i, x):
             if i > len(deep_prompts) or deep_prompts[i - 1] is None:
@@ -176,10 +192,47 @@ class OpenCLIPTextEncoder(FrozenCLIPTower):
         x = run_blocks(self.transformer, x, mask,
                        inject if deep_prompts else None)
         x = self.ln_final(x)
+        if readonly is not None:
+            return (self._project(x[torch.arange(x.shape[0], device=x.device),
+                                    eot]), self._project(x[:, length:]))
         x = x[torch.arange(x.shape[0], device=x.device), eot]
+        return self._project(x)
+
+    def _project(self, x: torch.Tensor) -> torch.Tensor:
         if isinstance(self.text_projection, nn.Linear):
             return self.text_projection(x)
         return x @ self.text_projection
+
+    def _append_readonly(self, x: torch.Tensor, eot: torch.Tensor,
+                         mask: Optional[torch.Tensor],
+                         readonly: ReadOnlyTokens) -> tuple:
+        """Append read-only tokens and build their attention mask."""
+        if not isinstance(readonly, ReadOnlyTokens):
+            raise TypeError('readonly must be a ReadOnlyTokens, not '
+                            f'{type(readonly).__name__}.')
+        tokens = readonly.tokens
+        if tokens.dim() not in (2, 3) or tokens.shape[-1] != self.width \
+                or tokens.shape[-2] < 1:
+            raise ValueError(
+                f'Read-only tokens of shape {tuple(tokens.shape)} do not fit '
+                f'the text encoder of {self.model_name!r}: give (P, '
+                f'{self.width}) or (N, P, {self.width}) with P >= 1.')
+        if tokens.dim() == 3 and tokens.shape[0] != x.shape[0]:
+            raise ValueError(f'{tokens.shape[0]} rows of read-only tokens for '
+                             f'{x.shape[0]} texts.')
+        length = x.shape[1]
+        appended = expand_prompts(tokens, x.shape[0], x)
+        visible = torch.arange(length, device=x.device)[None] <= eot[:, None]
+        mask = readonly_attention_mask(
+            length,
+            appended.shape[1],
+            base=mask,
+            visible=visible,
+            among=readonly.among,
+            dtype=x.dtype,
+            device=x.device)
+        return torch.cat([x, appended],
+                         dim=1), per_head_mask(mask, self.transformer)
 
     def encode_text(self, texts: Union[str, Sequence[str]]) -> torch.Tensor:
         """Plain texts -> ``(N, embed_dim)`` features (unnormalised)."""

@@ -35,6 +35,104 @@ class VisualPrompts(NamedTuple):
     position: str = 'append'
 
 
+#: What each read-only token attends to besides the original tokens it reads
+#: (see :class:`ReadOnlyTokens`).
+READONLY_ATTENTION = ('none', 'self', 'all')
+
+
+class ReadOnlyTokens(NamedTuple):
+    """Tokens appended to a tower's sequence that read it but never change it.
+
+    The read-only prompts of RPO (Lee et al., ICCV 2023): the tokens are
+    appended after the tower's own sequence (after the EOT's padding in the
+    text tower, after the patch tokens in the image tower) with an attention
+    mask under which no original token attends to them, so every original
+    token, and the tower's usual output, is exactly what it is without them;
+    each appended token attends to the original tokens (in the text tower:
+    those up to its row's EOT, as the causal mask lets the EOT see) and,
+    as ``among`` says, to the appended tokens. The towers return their
+    outputs too, after the final layer norm and the projection (see the
+    towers' ``forward``). They get no positional embedding: RPO writes them
+    over tokens that already carry theirs (the padding of the text, the
+    sequence after the positional embedding of the image), as in
+    ``trainers/rpo.py`` of the official code (mlvlab/RPO).
+
+    Attributes:
+        tokens (torch.Tensor): ``(P, width)``, shared by the batch, or
+            ``(B, P, width)``. In the image tower they pass ``ln_pre``
+            with the rest of the sequence, as in RPO.
+        among (str): What an appended token attends to among the appended
+            tokens: ``'none'`` (RPO: only the original tokens, not even
+            itself), ``'self'`` (itself too) or ``'all'`` (every appended
+            token). Defaults to 'none'.
+    """
+    tokens: torch.Tensor
+    among: str = 'none'
+
+
+def readonly_attention_mask(length: int,
+                            num: int,
+                            base: Optional[torch.Tensor] = None,
+                            visible: Optional[torch.Tensor] = None,
+                            among: str = 'none',
+                            dtype: torch.dtype = torch.float32,
+                            device=None) -> torch.Tensor:
+    """The additive attention mask of ``length`` tokens + ``num`` read-only.
+
+    Rows are queries, columns keys; ``0`` lets a query attend, ``-inf``
+    blocks it. The original tokens keep ``base`` among themselves and never
+    see the appended ones; an appended token sees the original tokens that
+    ``visible`` allows and, among the appended ones, what ``among`` says
+    (see :class:`ReadOnlyTokens`).
+
+    Args:
+        length (int): Original tokens ``L``.
+        num (int): Appended read-only tokens ``P``.
+        base (torch.Tensor, optional): ``(L, L)`` additive mask of the
+            original tokens (the text tower's causal mask), None for full
+            attention. Defaults to None.
+        visible (torch.Tensor, optional): ``(N, L)`` bool, the original
+            tokens each row's read-only tokens attend to (the text: up to
+            the row's EOT); None for all. Defaults to None.
+        among (str): ``'none'``, ``'self'`` or ``'all'``. Defaults to
+            'none'.
+        dtype (torch.dtype): Mask dtype. Defaults to torch.float32.
+        device (torch.device, optional): Mask device. Defaults to None.
+
+    Returns:
+        torch.Tensor: ``(L + P, L + P)``, or ``(N, L + P, L + P)`` with
+        ``visible``.
+    """
+    if among not in READONLY_ATTENTION:
+        raise ValueError(f'ReadOnlyTokens.among={among!r}; choose one of '
+                         f'{READONLY_ATTENTION}.')
+    total = length + num
+    mask = torch.zeros(total, total, dtype=dtype, device=device)
+    if base is not None:
+        mask[:length, :length] = base[:length, :length].to(dtype)
+    mask[:length, length:] = float('-inf')
+    if among != 'all':
+        mask[length:, length:] = float('-inf')
+        if among == 'self':
+            mask[length:, length:].fill_diagonal_(0.)
+    if visible is None:
+        return mask
+    mask = mask.unsqueeze(0).repeat(visible.shape[0], 1, 1)
+    hidden = ~visible.to(device=mask.device, dtype=torch.bool)
+    mask[:, length:, :length].masked_fill_(hidden[:, None, :], float('-inf'))
+    return mask
+
+
+def per_head_mask(mask: torch.Tensor, transformer: nn.Module) -> torch.Tensor:
+    """``(N, L, S)`` -> ``(N * heads, L, S)`` as the attention layers take a
+    mask per sequence (row ``n * heads + h``); 2-d masks are returned as
+    they are."""
+    if mask.dim() == 2:
+        return mask
+    heads = transformer.resblocks[0].attn.num_heads
+    return mask.repeat_interleave(heads, dim=0)
+
+
 def expand_prompts(prompt: torch.Tensor, batch: int,
                    like: torch.Tensor) -> torch.Tensor:
     """``(P, D)`` or ``(B, P, D)`` prompts -> ``(B, P, D)`` like ``like``."""

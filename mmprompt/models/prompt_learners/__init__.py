@@ -7,6 +7,7 @@ from .initializers import (BasePromptInit, DiffSTPromptInit, PhrasePromptInit,
                            RandomPromptInit, SameSTPromptInit,
                            build_prompt_init)
 from .instance import InstancePromptLearner
+from .rpo import RPOPromptLearner  # noqa: F401
 from .vl_prompts import (DAPTPromptLearner, IVLPPromptLearner,
                          MaPLePromptLearner, VLPromptLearner,
                          VPTDeepPromptLearner)

@@ -167,7 +167,7 @@ def refine(weight: torch.Tensor,
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return w.detach(), losses
 
 

@@ -10,28 +10,13 @@ _base_ = [
     '../_base_/models/tip-adapter-f_vitb16.py',
     '../_base_/datasets/coop_caltech101_fewshot.py',
     '../_base_/schedules/tip-adapter-f_adamw_cosine.py',
-    '../_base_/default_runtime.py',
+    '../_base_/tip_adapter_runtime.py',
 ]
 
 model = dict(head=dict(alpha=3.0, beta=1.0))
-train_pipeline = [
-    dict(type='LoadCoOpImage'),
-    dict(
-        type='RandomResizedCrop',
-        scale=224,
-        crop_ratio_range=(0.5, 1.0),
-        interpolation='bicubic',
-        backend='pillow'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(batch_size=256, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(
+    batch_size=256, dataset=dict(pipeline={{_base_.tip_train_pipeline}}))
 val_dataloader = dict(dataset=dict(num_shots=-1))
 default_hooks = dict(
     feature_store=dict(train_views='exact'),
-    tip_adapter=dict(
-        type='TipAdapterHook',
-        search=True,
-        search_scale=(12, 5),
-        search_step=(200, 20),
-        augment_epoch=10))
+    tip_adapter=dict(search_scale=(12, 5)))

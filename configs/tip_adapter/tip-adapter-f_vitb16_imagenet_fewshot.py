@@ -10,7 +10,7 @@ _base_ = [
     '../_base_/models/tip-adapter-f_vitb16.py',
     '../_base_/datasets/coop_imagenet_fewshot.py',
     '../_base_/schedules/tip-adapter-f_adamw_cosine.py',
-    '../_base_/default_runtime.py',
+    '../_base_/tip_adapter_runtime.py',
 ]
 
 model = dict(
@@ -19,26 +19,11 @@ model = dict(
         beta=1.0,
         prompt_learner=dict(
             type='HandcraftedPrompts', templates='imagenet_select')))
-train_pipeline = [
-    dict(type='LoadCoOpImage'),
-    dict(
-        type='RandomResizedCrop',
-        scale=224,
-        crop_ratio_range=(0.5, 1.0),
-        interpolation='bicubic',
-        backend='pillow'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(batch_size=256, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(
+    batch_size=256, dataset=dict(pipeline={{_base_.tip_train_pipeline}}))
 
 # ImageNet's val split is its test split: no validation loop.
 val_cfg = None
 default_hooks = dict(
     feature_store=dict(train_views='exact'),
-    tip_adapter=dict(
-        type='TipAdapterHook',
-        search=False,
-        search_scale=(7, 3),
-        search_step=(200, 20),
-        augment_epoch=10))
+    tip_adapter=dict(search_scale=(7, 3), search=False))

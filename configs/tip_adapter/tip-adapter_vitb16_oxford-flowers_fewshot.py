@@ -8,22 +8,11 @@
 _base_ = [
     '../_base_/models/tip-adapter_vitb16.py',
     '../_base_/datasets/coop_oxford-flowers_fewshot.py',
-    '../_base_/default_runtime.py',
+    '../_base_/tip_adapter_runtime.py',
 ]
 
 model = dict(head=dict(alpha=10.0, beta=1.0))
-train_pipeline = [
-    dict(type='LoadCoOpImage'),
-    dict(
-        type='RandomResizedCrop',
-        scale=224,
-        crop_ratio_range=(0.5, 1.0),
-        interpolation='bicubic',
-        backend='pillow'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(dataset=dict(pipeline={{_base_.tip_train_pipeline}}))
 val_dataloader = dict(dataset=dict(num_shots=-1))
 train_cfg = dict(type='TrainingFreeLoop')
 val_cfg = dict()
@@ -32,9 +21,4 @@ test_cfg = dict()
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.))
 default_hooks = dict(
     checkpoint=dict(save_param_scheduler=False),
-    tip_adapter=dict(
-        type='TipAdapterHook',
-        search=True,
-        search_scale=(50, 50),
-        search_step=(200, 20),
-        augment_epoch=10))
+    tip_adapter=dict(search_scale=(50, 50)))

@@ -590,7 +590,8 @@ def tip_adapter_leaves() -> Dict[str, str]:
     ``configs/<dataset>.yaml``: init_alpha, init_beta, search_scale and
     train_epoch; search_step (200, 20), augment_epoch 10 and lr 1e-3
     everywhere) and its training crop, RandomResizedCrop(224, scale (0.5,
-    1)) + flip, for the cache views and the -F training views. ImageNet
+    1)) + flip (both in configs/_base_/tip_adapter_runtime.py), for the
+    cache views and the -F training views. ImageNet
     has no val split here (its official script reports the initial alpha
     / beta), so it keeps them."""
     # name: (init_alpha, init_beta, search_scale (beta, alpha), train_epoch)
@@ -607,18 +608,7 @@ def tip_adapter_leaves() -> Dict[str, str]:
         'eurosat': (2, 1, (12, 10), 100),
         'ucf101': (3, 1, (7, 3), 20),
     }
-    pipeline = ('train_pipeline = [\n'
-                "    dict(type='LoadCoOpImage'),\n"
-                '    dict(\n'
-                "        type='RandomResizedCrop',\n"
-                '        scale=224,\n'
-                '        crop_ratio_range=(0.5, 1.0),\n'
-                "        interpolation='bicubic',\n"
-                "        backend='pillow'),\n"
-                "    dict(type='RandomFlip', prob=0.5, "
-                "direction='horizontal'),\n"
-                "    dict(type='PackInputs'),\n"
-                ']\n')
+    pipeline = ('dict(pipeline={{_base_.tip_train_pipeline}})')
     files = {}
     for name, ds in DATASETS.items():
         alpha, beta, (scale_b, scale_a), epochs = official[name]
@@ -632,11 +622,8 @@ def tip_adapter_leaves() -> Dict[str, str]:
                      '        prompt_learner=dict(\n'
                      "            type='HandcraftedPrompts', "
                      "templates='imagenet_select')))\n")
-        hook = ("    tip_adapter=dict(\n        type='TipAdapterHook',\n"
-                f'        search={not imagenet},\n'
-                f'        search_scale=({scale_b}, {scale_a}),\n'
-                '        search_step=(200, 20),\n'
-                '        augment_epoch=10))\n')
+        hook = (f'    tip_adapter=dict(search_scale=({scale_b}, {scale_a})' +
+                (', search=False))\n' if imagenet else '))\n'))
         search = ('alpha / beta kept at their initial values (no val split; '
                   "the official ImageNet script reports those)" if imagenet
                   else 'alpha / beta searched on the whole val split (search '
@@ -654,10 +641,9 @@ def tip_adapter_leaves() -> Dict[str, str]:
             'TrainingFreeLoop runs the hooks once; no gradient step.', [
                 _layer('models', 'tip-adapter_vitb16'),
                 _dataset(name, 'fewshot'),
-                _layer('', 'default_runtime')
-            ], model + pipeline +
-            'train_dataloader = dict(dataset=dict(pipeline=train_pipeline))\n'
-            + full_val + "train_cfg = dict(type='TrainingFreeLoop')\n" +
+                _layer('', 'tip_adapter_runtime')
+            ], model + f'train_dataloader = dict(dataset={pipeline})\n' +
+            full_val + "train_cfg = dict(type='TrainingFreeLoop')\n" +
             ('val_cfg = None\n' if imagenet else 'val_cfg = dict()\n') +
             'test_cfg = dict()\n'
             '# Required by the Runner next to train_cfg but never stepped.\n'
@@ -680,10 +666,9 @@ def tip_adapter_leaves() -> Dict[str, str]:
                     _layer('models', 'tip-adapter-f_vitb16'),
                     _dataset(name, 'fewshot'),
                     _layer('schedules', 'tip-adapter-f_adamw_cosine'),
-                    _layer('', 'default_runtime')
-                ], model + pipeline +
-                'train_dataloader = dict(batch_size=256, '
-                'dataset=dict(pipeline=train_pipeline))\n' + full_val +
+                    _layer('', 'tip_adapter_runtime')
+                ], model + 'train_dataloader = dict(\n'
+                f'    batch_size=256, dataset={pipeline})\n' + full_val +
                 schedule +
                 (_NO_VAL if imagenet else '') + 'default_hooks = dict(\n'
                 "    feature_store=dict(train_views='exact'),\n" + hook)
